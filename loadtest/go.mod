@@ -1,0 +1,3 @@
+module scalelab/loadtest
+
+go 1.26.0

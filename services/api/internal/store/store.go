@@ -1,0 +1,217 @@
+// Package store keeps users in PostgreSQL, one connection pool per shard.
+package store
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"scalelab/services/api/internal/shard"
+)
+
+//go:embed schema.sql
+var Schema string
+
+// User is the record every shard holds.
+type User struct {
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	Email     string    `json:"email,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// ErrNotFound means the shard holds no user with that id.
+var ErrNotFound = errors.New("user not found")
+
+// ShardError says which shard failed, so the api can name it to the client.
+type ShardError struct {
+	Shard int
+	Err   error
+}
+
+func (e *ShardError) Error() string { return fmt.Sprintf("shard %d: %v", e.Shard, e.Err) }
+func (e *ShardError) Unwrap() error { return e.Err }
+
+// Options bound each shard's pool so that a slow shard cannot pile up work.
+type Options struct {
+	MaxConns     int32
+	QueryTimeout time.Duration // also set as the server's statement_timeout
+}
+
+// Store routes each user to its shard's pool.
+type Store struct {
+	pools   []*pgxpool.Pool
+	router  shard.Router
+	timeout time.Duration
+	queries *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+}
+
+// Open creates one lazy pool per DSN, in shard order. Nothing is dialled
+// until first use, so a shard that is down at start only fails its own ids.
+func Open(dsns []string, router shard.Router, opts Options, reg prometheus.Registerer) (*Store, error) {
+	s := &Store{
+		router:  router,
+		timeout: opts.QueryTimeout,
+		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scalelab_api_db_queries_total", Help: "Queries by shard, operation and outcome.",
+		}, []string{"shard", "op", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "scalelab_api_db_query_duration_seconds", Help: "Query latency by shard and operation.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"shard", "op"}),
+	}
+	for i, dsn := range dsns {
+		cfg, err := pgxpool.ParseConfig(dsn)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("SHARD_DSNS: shard %d: %v", i, err)
+		}
+		cfg.MaxConns = opts.MaxConns
+		cfg.ConnConfig.ConnectTimeout = 2 * time.Second
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(opts.QueryTimeout.Milliseconds(), 10)
+		cfg.ConnConfig.RuntimeParams["application_name"] = "scalelab-api"
+		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("SHARD_DSNS: shard %d: %v", i, err)
+		}
+		s.pools = append(s.pools, pool)
+	}
+	if reg != nil {
+		reg.MustRegister(s.queries, s.latency)
+	}
+	return s, nil
+}
+
+// Close closes every pool.
+func (s *Store) Close() {
+	for _, p := range s.pools {
+		p.Close()
+	}
+}
+
+// ShardOf returns the shard that holds id.
+func (s *Store) ShardOf(id int64) int { return s.router.Shard(strconv.FormatInt(id, 10)) }
+
+// Shards returns the number of shards.
+func (s *Store) Shards() int { return len(s.pools) }
+
+// Ping checks that shard i answers.
+func (s *Store) Ping(ctx context.Context, i int) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return s.pools[i].Ping(ctx)
+}
+
+// observe times one query on a shard and wraps its error with the shard.
+func (s *Store) observe(shardID int, op string, start time.Time, err error) error {
+	label := strconv.Itoa(shardID)
+	s.latency.WithLabelValues(label, op).Observe(time.Since(start).Seconds())
+	outcome := "ok"
+	switch {
+	case errors.Is(err, ErrNotFound):
+		outcome = "not_found"
+	case err != nil:
+		outcome = "error"
+	}
+	s.queries.WithLabelValues(label, op, outcome).Inc()
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return &ShardError{Shard: shardID, Err: err}
+	}
+	return err
+}
+
+// Get reads one user from its shard.
+func (s *Store) Get(ctx context.Context, id int64) (User, error) {
+	sh := s.ShardOf(id)
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	var u User
+	var email *string
+	err := s.pools[sh].QueryRow(ctx,
+		`SELECT id, name, email, created_at, updated_at FROM users WHERE id = $1`, id,
+	).Scan(&u.ID, &u.Name, &email, &u.CreatedAt, &u.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if email != nil {
+		u.Email = *email
+	}
+	return u, s.observe(sh, "get", start, err)
+}
+
+// Put creates or replaces a user on its shard and reports whether it was
+// created.
+func (s *Store) Put(ctx context.Context, u User) (User, bool, error) {
+	sh := s.ShardOf(u.ID)
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	var email *string
+	if u.Email != "" {
+		email = &u.Email
+	}
+	var created bool
+	var stored User
+	var storedEmail *string
+	// xmax is 0 on a freshly inserted row version: the cheapest way to tell
+	// an insert from an update in one round trip.
+	err := s.pools[sh].QueryRow(ctx, `
+		INSERT INTO users (id, name, email) VALUES ($1, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email, updated_at = now()
+		RETURNING id, name, email, created_at, updated_at, (xmax = 0)`, u.ID, u.Name, email,
+	).Scan(&stored.ID, &stored.Name, &storedEmail, &stored.CreatedAt, &stored.UpdatedAt, &created)
+	if storedEmail != nil {
+		stored.Email = *storedEmail
+	}
+	return stored, created, s.observe(sh, "put", start, err)
+}
+
+// Migrate applies the schema to every shard; it is idempotent.
+func (s *Store) Migrate(ctx context.Context) error {
+	for i, p := range s.pools {
+		if _, err := p.Exec(ctx, Schema); err != nil {
+			return &ShardError{Shard: i, Err: fmt.Errorf("apply schema: %w", err)}
+		}
+	}
+	return nil
+}
+
+// Seed makes sure users 1..n exist, each on the shard the router names.
+// Existing rows are left alone, so every replica may run it at every start.
+func (s *Store) Seed(ctx context.Context, n int) error {
+	ids := make([][]int64, len(s.pools))
+	names := make([][]string, len(s.pools))
+	for id := int64(1); id <= int64(n); id++ {
+		sh := s.ShardOf(id)
+		ids[sh] = append(ids[sh], id)
+		names[sh] = append(names[sh], seedName(id))
+	}
+	for i, p := range s.pools {
+		if len(ids[i]) == 0 {
+			continue
+		}
+		if _, err := p.Exec(ctx, `
+			INSERT INTO users (id, name) SELECT * FROM unnest($1::bigint[], $2::text[])
+			ON CONFLICT (id) DO NOTHING`, ids[i], names[i]); err != nil {
+			return &ShardError{Shard: i, Err: fmt.Errorf("seed: %w", err)}
+		}
+	}
+	return nil
+}
+
+var firstNames = []string{"Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Radia", "Leslie", "Frances", "John"}
+
+func seedName(id int64) string {
+	return firstNames[id%int64(len(firstNames))] + " #" + strconv.FormatInt(id, 10)
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"scalelab/services/edge/internal/httpcache"
+	"scalelab/services/edge/internal/store"
+	"scalelab/services/platform"
+)
+
+// run reads the configuration, builds the cache and serves it until ctx ends.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 1 && args[1] == "healthcheck" {
+		return platform.Healthcheck(getenv)
+	}
+
+	env := platform.NewEnv(getenv)
+	base := platform.LoadBase(env, ":8080")
+	env.Required("ORIGIN_URL")
+	origin := env.URL("ORIGIN_URL", "", "http", "https")
+	rtt := env.Duration("ORIGIN_RTT", 0, 0, time.Minute)
+	timeout := env.Duration("ORIGIN_TIMEOUT", 30*time.Second, time.Millisecond, 10*time.Minute)
+	cacheBytes := env.Bytes("EDGE_CACHE_BYTES", 256<<20, 0)
+	maxObject := env.Bytes("EDGE_MAX_OBJECT_BYTES", 64<<20, 0)
+	servedBy := env.String("INSTANCE_ID", hostname())
+	if err := env.Err(); err != nil {
+		return err
+	}
+
+	svc := platform.New("edge", base, stdout)
+	st := store.New[*httpcache.Entry](cacheBytes)
+	cache := httpcache.New(httpcache.Config{
+		Origin:         origin,
+		Transport:      newOriginTransport(),
+		RTT:            rtt,
+		Timeout:        timeout,
+		MaxObjectBytes: maxObject,
+		ServedBy:       servedBy,
+		Logger:         svc.Logger,
+	}, st, httpcache.NewMetrics(svc.Registry, st))
+	// No readiness check on the origin: an edge with a warm cache is still
+	// useful while the origin is down, and its misses answer 502 saying so.
+
+	mux := http.NewServeMux()
+	svc.HTTP.Handle(mux, "/", cache)
+	svc.Logger.Info("edge configured", "origin", origin.String(), "origin_rtt", rtt.String(),
+		"cache_bytes", cacheBytes, "max_object_bytes", maxObject, "served_by", servedBy)
+	return svc.Run(ctx, mux)
+}
+
+// newOriginTransport is the one connection pool every origin request
+// shares. Reusing warm connections matters doubly for a far origin: each new
+// one costs a TCP (and TLS) handshake, round trips the cache exists to save.
+func newOriginTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: nil, // the origin is reached directly, whatever HTTP_PROXY says
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64, // the default, 2, would make most concurrent misses dial anew
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		// Ask for and store exactly what the origin sends: with compression
+		// on, Go would ask for gzip and transparently decompress it.
+		DisableCompression: true,
+	}
+}
+
+// hostname names this instance in X-Served-By when INSTANCE_ID is unset; in
+// a container it is the container id, which differs per replica.
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "edge"
+	}
+	return h
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"scalelab/services/platform/platformtest"
+)
+
+func TestRunRejectsInvalidConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantVar string
+	}{
+		{"origin missing", map[string]string{}, "ORIGIN_URL"},
+		{"origin not a URL", map[string]string{"ORIGIN_URL": "::nope"}, "ORIGIN_URL"},
+		{"origin without host", map[string]string{"ORIGIN_URL": "http://"}, "ORIGIN_URL"},
+		{"origin with another scheme", map[string]string{"ORIGIN_URL": "ftp://origin:21"}, "ORIGIN_URL"},
+		{"origin relative", map[string]string{"ORIGIN_URL": "origin:8090"}, "ORIGIN_URL"},
+		{"rtt not a duration", map[string]string{"ORIGIN_URL": "http://origin:8090", "ORIGIN_RTT": "far"}, "ORIGIN_RTT"},
+		{"rtt negative", map[string]string{"ORIGIN_URL": "http://origin:8090", "ORIGIN_RTT": "-1s"}, "ORIGIN_RTT"},
+		{"timeout zero", map[string]string{"ORIGIN_URL": "http://origin:8090", "ORIGIN_TIMEOUT": "0s"}, "ORIGIN_TIMEOUT"},
+		{"cache size", map[string]string{"ORIGIN_URL": "http://origin:8090", "EDGE_CACHE_BYTES": "lots"}, "EDGE_CACHE_BYTES"},
+		{"max object size", map[string]string{"ORIGIN_URL": "http://origin:8090", "EDGE_MAX_OBJECT_BYTES": "-5"}, "EDGE_MAX_OBJECT_BYTES"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(context.Background(), []string{"edge"}, func(k string) string { return tt.env[k] }, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.wantVar) {
+				t.Fatalf("run() = %v, want an error naming %s", err, tt.wantVar)
+			}
+		})
+	}
+}
+
+// TestRun starts the whole edge, as main does, in front of a test origin
+// that is 300ms away.
+func TestRun(t *testing.T) {
+	const rtt = 300 * time.Millisecond
+	var originRequests atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		originRequests.Add(1)
+		switch r.URL.Path {
+		case "/logo.png":
+			w.Header().Set("Cache-Control", "public, max-age=60")
+			w.Header().Set("Content-Type", "image/png")
+			io.WriteString(w, "not really a png")
+		case "/api/time":
+			w.Header().Set("Cache-Control", "public, max-age=1")
+			io.WriteString(w, time.Now().Format(time.RFC3339Nano))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer origin.Close()
+
+	edge := platformtest.Start(t, run, map[string]string{
+		"ORIGIN_URL":  origin.URL,
+		"ORIGIN_RTT":  rtt.String(),
+		"INSTANCE_ID": "edge-sydney",
+	})
+
+	get := func(path string) (*http.Response, string, time.Duration) {
+		t.Helper()
+		start := time.Now()
+		resp, err := http.Get(edge.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body), time.Since(start)
+	}
+
+	resp, body, took := get("/logo.png")
+	if resp.Header.Get("X-Cache") != "MISS" || body != "not really a png" || took < rtt {
+		t.Errorf("first GET: X-Cache %q, body %q, took %v (want MISS, at least %v)", resp.Header.Get("X-Cache"), body, took, rtt)
+	}
+	resp, _, took = get("/logo.png")
+	if resp.Header.Get("X-Cache") != "HIT" || took >= rtt {
+		t.Errorf("second GET: X-Cache %q, took %v (want HIT, faster than %v)", resp.Header.Get("X-Cache"), took, rtt)
+	}
+	if got := resp.Header.Get("X-Served-By"); got != "edge-sydney" {
+		t.Errorf("X-Served-By = %q, want edge-sydney", got)
+	}
+	if resp.Header.Get("X-Request-Id") == "" {
+		t.Error("no X-Request-Id on the answer")
+	}
+	if n := originRequests.Load(); n != 1 {
+		t.Errorf("origin got %d requests, want 1", n)
+	}
+
+	// A max-age=1 answer expires on the real clock.
+	first, firstBody, _ := get("/api/time")
+	second, secondBody, _ := get("/api/time")
+	if first.Header.Get("X-Cache") != "MISS" || second.Header.Get("X-Cache") != "HIT" || firstBody != secondBody {
+		t.Errorf("/api/time: %s then %s, bodies %q and %q", first.Header.Get("X-Cache"), second.Header.Get("X-Cache"), firstBody, secondBody)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	third, thirdBody, _ := get("/api/time")
+	if third.Header.Get("X-Cache") != "MISS" || thirdBody == firstBody {
+		t.Errorf("/api/time after max-age: X-Cache %q, body %q (first was %q)", third.Header.Get("X-Cache"), thirdBody, firstBody)
+	}
+
+	metrics, err := http.Get(edge.AdminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(metrics.Body)
+	metrics.Body.Close()
+	for _, want := range []string{
+		`scalelab_edge_cache_requests_total{result="hit"} 2`,
+		`scalelab_edge_cache_requests_total{result="miss"} 3`,
+		`scalelab_edge_cache_objects 2`,
+		`scalelab_edge_origin_fetch_duration_seconds_count{code="2xx"} 3`,
+		`scalelab_edge_served_bytes_total{source="cache"}`,
+		`scalelab_edge_cache_evictions_total 0`,
+		`scalelab_edge_http_requests_total{code="2xx",method="GET",route="/"} 5`,
+	} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
+	// The container HEALTHCHECK runs the binary with "healthcheck".
+	adminAddr := strings.TrimPrefix(edge.AdminURL, "http://")
+	if err := run(context.Background(), []string{"edge", "healthcheck"}, func(k string) string {
+		return map[string]string{"ADMIN_ADDR": adminAddr}[k]
+	}, io.Discard, io.Discard); err != nil {
+		t.Errorf("healthcheck: %v", err)
+	}
+}

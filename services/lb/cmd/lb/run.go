@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"scalelab/services/lb/internal/balancer"
+	"scalelab/services/lb/internal/discovery"
+	"scalelab/services/lb/internal/proxy"
+	"scalelab/services/platform"
+)
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 1 && args[1] == "healthcheck" {
+		return platform.Healthcheck(getenv)
+	}
+
+	env := platform.NewEnv(getenv)
+	base := platform.LoadBase(env, ":8000")
+	backendList := env.Required("LB_BACKENDS")
+	dnsRefresh := env.Duration("LB_DNS_REFRESH", 2*time.Second, 10*time.Millisecond, time.Hour)
+	connectTimeout := env.Duration("LB_CONNECT_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute)
+	backendTimeout := env.Duration("LB_BACKEND_TIMEOUT", 30*time.Second, time.Millisecond, time.Hour)
+	var targets []discovery.Target
+	var targetsErr error
+	if backendList != "" { // when empty, Required has already reported it
+		targets, targetsErr = discovery.ParseTargets(backendList)
+	}
+	if err := configErr(env.Err(), "LB_BACKENDS", targetsErr); err != nil {
+		return err
+	}
+
+	svc := platform.New("lb", base, stdout)
+
+	backends := discovery.NewSet(targets, net.DefaultResolver.LookupHost, svc.Logger)
+	// Resolve once before serving, so that /readyz turns green as soon as
+	// backends exist. A failure here is only logged: in compose the lb may
+	// start before any api replica, and the refresh loop will find them.
+	backends.Refresh(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	refreshCtx, stopRefresh := context.WithCancel(ctx)
+	defer stopRefresh()
+	wg.Go(func() { backends.Run(refreshCtx, dnsRefresh) })
+
+	svc.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "scalelab_lb_backends",
+		Help:        "Backends known, by state. Only \"available\" exists until health checks come.",
+		ConstLabels: prometheus.Labels{"state": "available"},
+	}, func() float64 { return float64(len(backends.Backends())) }))
+	svc.AddReadyCheck("backends", func(context.Context) error {
+		if len(backends.Backends()) == 0 {
+			return errors.New("no backend known yet (LB_BACKENDS has not resolved to any address)")
+		}
+		return nil
+	})
+
+	handler := proxy.New(
+		backends.Backends,
+		balancer.NewRoundRobin(),
+		proxy.NewTransport(connectTimeout, backendTimeout),
+		proxy.NewMetrics(svc.Registry),
+		svc.Logger,
+	)
+
+	// Every path is proxied: admin endpoints live on their own listener,
+	// so no path here is reserved.
+	mux := http.NewServeMux()
+	svc.HTTP.Handle(mux, "/", handler)
+	return svc.Run(ctx, mux)
+}
+
+// configErr joins the errors Env collected with one found by a parser
+// outside Env, in Env's format: one line, each variable named.
+func configErr(envErr error, name string, err error) error {
+	switch {
+	case err == nil:
+		return envErr
+	case envErr == nil:
+		return fmt.Errorf("invalid configuration: %s: %w", name, err)
+	default:
+		return fmt.Errorf("%w; %s: %w", envErr, name, err)
+	}
+}

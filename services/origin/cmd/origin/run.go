@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"scalelab/services/origin/internal/assets"
+	"scalelab/services/origin/internal/files"
+	"scalelab/services/platform"
+)
+
+// run reads the configuration, makes sure there is something to serve, and
+// serves it until ctx ends.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 1 && args[1] == "healthcheck" {
+		return platform.Healthcheck(getenv)
+	}
+
+	env := platform.NewEnv(getenv)
+	base := platform.LoadBase(env, ":8080")
+	dir := env.String("ASSETS_DIR", "/assets")
+	cacheControl := env.String("ORIGIN_CACHE_CONTROL", "public, max-age=60")
+	generate, generateErr := parseBool("ORIGIN_GENERATE_ASSETS", env.String("ORIGIN_GENERATE_ASSETS", "true"))
+	videoSize := env.Bytes("ORIGIN_VIDEO_SIZE", 8<<20, 1)
+	servedBy := env.String("INSTANCE_ID", hostname())
+	if err := configError(env.Err(), generateErr); err != nil {
+		return err
+	}
+
+	svc := platform.New("origin", base, stdout)
+	if generate {
+		written, err := writeDemoAssets(dir, videoSize)
+		if err != nil {
+			return err
+		}
+		if len(written) > 0 {
+			svc.Logger.Info("wrote demo assets", "dir", dir, "files", written, "video_bytes", videoSize)
+		}
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("ASSETS_DIR: %w", err)
+	}
+	defer root.Close()
+	svc.AddReadyCheck("assets_dir", func(context.Context) error {
+		_, err := root.Stat(".")
+		return err
+	})
+
+	servedBytes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "scalelab_origin_served_bytes_total",
+		Help: "Response body bytes sent, by route template. Behind edges, this is what caching saves.",
+	}, []string{"route"})
+	svc.Registry.MustRegister(servedBytes)
+
+	mux := http.NewServeMux()
+	route := func(pattern string, h http.Handler) {
+		svc.HTTP.Handle(mux, pattern, identify(servedBy, servedBytes.WithLabelValues(pattern), h))
+	}
+	route("GET /api/time", timeHandler(time.Now, servedBy))
+	route("/", files.New(root, cacheControl))
+	svc.Logger.Info("origin configured", "assets_dir", dir, "cache_control", cacheControl, "served_by", servedBy)
+	return svc.Run(ctx, mux)
+}
+
+// writeDemoAssets fills dir with the demo files when it has no video.mp4,
+// so `docker compose up` shows something with no setup. A folder mounted
+// with real assets (a video.mp4 included) is never touched.
+func writeDemoAssets(dir string, videoSize int64) ([]string, error) {
+	_, err := os.Stat(filepath.Join(dir, assets.Video))
+	if err == nil {
+		return nil, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("ASSETS_DIR %q: %w", dir, err)
+	}
+	written, err := assets.WriteMissing(dir, videoSize)
+	if err != nil {
+		return nil, fmt.Errorf("ASSETS_DIR %q: cannot write the demo assets (mount a writable folder, or set ORIGIN_GENERATE_ASSETS=false): %w", dir, err)
+	}
+	return written, nil
+}
+
+// timeHandler answers the origin's clock. Unlike the files, it changes every
+// second, and its short max-age lets you watch an edge serve the same time
+// for 5 seconds (Age climbing) and then fetch a new one.
+func timeHandler(now func() time.Time, servedBy string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t := now()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=5")
+		json.NewEncoder(w).Encode(struct {
+			Time     string `json:"time"`
+			UnixMs   int64  `json:"unix_ms"`
+			ServedBy string `json:"served_by"`
+		}{t.UTC().Format(time.RFC3339Nano), t.UnixMilli(), servedBy})
+	})
+}
+
+// identify names this instance on every answer (X-Served-By) and counts the
+// body bytes sent.
+func identify(servedBy string, served prometheus.Counter, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Served-By", servedBy)
+		cw := &countingWriter{ResponseWriter: w}
+		next.ServeHTTP(cw, r)
+		served.Add(float64(cw.n))
+	})
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// parseBool reads a boolean variable. platform.Env has no boolean getter,
+// so its error is reported next to the ones Env collected.
+func parseBool(name, v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s: %q is not a boolean (true or false)", name, v)
+	}
+	return b, nil
+}
+
+// configError makes one line of every configuration problem, like env.Err.
+func configError(envErr, extra error) error {
+	switch {
+	case extra == nil:
+		return envErr
+	case envErr == nil:
+		return fmt.Errorf("invalid configuration: %w", extra)
+	}
+	return fmt.Errorf("%w; %w", envErr, extra)
+}
+
+// hostname names this instance in X-Served-By when INSTANCE_ID is unset.
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "origin"
+	}
+	return h
+}

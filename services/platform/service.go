@@ -1,0 +1,232 @@
+// Package platform holds what every scalelab service shares: the run loop
+// with graceful shutdown, typed environment configuration, JSON logging with
+// request ids, the admin listener and HTTP metrics.
+package platform
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// RunFunc is the signature of every service's run function: main only calls
+// it, tests call it directly with their own environment and writers.
+type RunFunc func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+
+// Main runs a service as a process: SIGINT or SIGTERM cancel its context,
+// and an error exits 1 after one line on stderr.
+func Main(run RunFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// Base is the configuration every service shares.
+type Base struct {
+	ListenAddr      string        // LISTEN_ADDR: traffic
+	AdminAddr       string        // ADMIN_ADDR: /metrics /healthz /readyz /debug/pprof
+	LogLevel        slog.Level    // LOG_LEVEL
+	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: bound on finishing in-flight requests
+	DrainDelay      time.Duration // DRAIN_DELAY: time /readyz reports 503 before listeners close
+}
+
+// LoadBase reads the shared variables.
+func LoadBase(env *Env, defListen string) Base {
+	return Base{
+		ListenAddr:      env.Addr("LISTEN_ADDR", defListen),
+		AdminAddr:       env.Addr("ADMIN_ADDR", ":9100"),
+		LogLevel:        env.LogLevel("LOG_LEVEL", slog.LevelInfo),
+		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 10*time.Second, 0, 10*time.Minute),
+		DrainDelay:      env.Duration("DRAIN_DELAY", 0, 0, time.Minute),
+	}
+}
+
+// Service is one running scalelab process.
+type Service struct {
+	Name     string
+	Base     Base
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	HTTP     *HTTPMetrics
+
+	draining atomic.Bool
+	mu       sync.Mutex
+	checks   []readyCheck
+}
+
+type readyCheck struct {
+	name  string
+	check func(context.Context) error
+}
+
+// New builds a service that logs JSON to stdout and owns a fresh registry
+// with Go runtime and process metrics.
+func New(name string, base Base, stdout io.Writer) *Service {
+	logger := NewLogger(stdout, base.LogLevel, name)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &Service{Name: name, Base: base, Logger: logger, Registry: reg, HTTP: NewHTTPMetrics(reg, name, logger)}
+}
+
+// AddReadyCheck adds a dependency that /readyz verifies on every call.
+func (s *Service) AddReadyCheck(name string, check func(context.Context) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks = append(s.checks, readyCheck{name, check})
+}
+
+// Draining reports whether shutdown has begun.
+func (s *Service) Draining() bool { return s.draining.Load() }
+
+// Run serves handler on the traffic listener and the admin endpoints on the
+// admin listener until ctx is cancelled, then drains: /readyz turns 503,
+// DRAIN_DELAY passes so load balancers notice, the listeners close and
+// in-flight requests get SHUTDOWN_TIMEOUT to finish.
+func (s *Service) Run(ctx context.Context, handler http.Handler) error {
+	trafficLn, err := net.Listen("tcp", s.Base.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("LISTEN_ADDR: %w", err)
+	}
+	adminLn, err := net.Listen("tcp", s.Base.AdminAddr)
+	if err != nil {
+		trafficLn.Close()
+		return fmt.Errorf("ADMIN_ADDR: %w", err)
+	}
+	errorLog := slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)
+	traffic := &http.Server{
+		Handler:           WithRequestID(handler),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errorLog,
+	}
+	admin := &http.Server{Handler: s.adminMux(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errorLog}
+
+	errc := make(chan error, 2)
+	go func() { errc <- traffic.Serve(trafficLn) }()
+	go func() { errc <- admin.Serve(adminLn) }()
+	s.Logger.Info("listening", "traffic", trafficLn.Addr().String(), "admin", adminLn.Addr().String())
+
+	select {
+	case err := <-errc:
+		traffic.Close()
+		admin.Close()
+		return fmt.Errorf("server stopped: %w", err)
+	case <-ctx.Done():
+	}
+
+	s.draining.Store(true)
+	s.Logger.Info("draining", "drain_delay", s.Base.DrainDelay.String(), "shutdown_timeout", s.Base.ShutdownTimeout.String())
+	time.Sleep(s.Base.DrainDelay)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.Base.ShutdownTimeout)
+	defer cancel()
+	err = traffic.Shutdown(shutdownCtx)
+	admin.Close()
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err != nil {
+		s.Logger.Warn("shutdown timeout passed with requests in flight; closed them")
+		traffic.Close()
+	}
+	s.Logger.Info("stopped")
+	return nil
+}
+
+func (s *Service) adminMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelError)}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// readyz answers 200 when not draining and every dependency check passes,
+// 503 otherwise, with a JSON body saying which check failed and why.
+func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	checks := append([]readyCheck(nil), s.checks...)
+	s.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status := "ready"
+	results := make(map[string]string, len(checks))
+	type result struct {
+		name string
+		err  error
+	}
+	out := make(chan result, len(checks))
+	for _, c := range checks {
+		go func() { out <- result{c.name, c.check(ctx)} }()
+	}
+	for range checks {
+		res := <-out
+		if res.err != nil {
+			status = "unready"
+			results[res.name] = res.err.Error()
+		} else {
+			results[res.name] = "ok"
+		}
+	}
+	if s.draining.Load() {
+		status = "draining"
+	}
+	code := http.StatusOK
+	if status != "ready" {
+		code = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]any{"status": status, "checks": results})
+}
+
+// Healthcheck probes the admin /readyz of the service on this host. Images
+// built FROM scratch have no curl, so each binary checks itself:
+// `api healthcheck` is the container's HEALTHCHECK.
+func Healthcheck(getenv func(string) string) error {
+	env := NewEnv(getenv)
+	addr := env.Addr("ADMIN_ADDR", ":9100")
+	if err := env.Err(); err != nil {
+		return err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get("http://127.0.0.1:" + port + "/readyz")
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s: %s", resp.Status, body)
+	}
+	return nil
+}
