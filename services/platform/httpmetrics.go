@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -122,11 +123,17 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func (s *statusRecorder) Flush() {
-	if s.status == 0 {
+func (s *statusRecorder) Flush() { _ = s.FlushError() }
+
+// FlushError is what http.ResponseController.Flush calls: it reports
+// http.ErrNotSupported when the real writer cannot flush, instead of the
+// silent success that Flush alone would give.
+func (s *statusRecorder) FlushError() error {
+	err := http.NewResponseController(s.ResponseWriter).Flush()
+	if s.status == 0 && !errors.Is(err, http.ErrNotSupported) {
 		s.status = http.StatusOK
 	}
-	http.NewResponseController(s.ResponseWriter).Flush()
+	return err
 }
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

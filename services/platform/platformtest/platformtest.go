@@ -80,6 +80,7 @@ func Start(t testing.TB, run platform.RunFunc, env map[string]string) *Running {
 	for {
 		select {
 		case err := <-done:
+			once.Do(cancel) // run has returned: Stop must not wait for it again
 			t.Fatalf("service exited before ready: %v\n%s", err, logs.String())
 		default:
 		}

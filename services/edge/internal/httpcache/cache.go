@@ -154,6 +154,11 @@ func (c *Cache) fetchShared(w http.ResponseWriter, r *http.Request, key string) 
 	target := c.originURL(r.URL)
 	requestID := platform.RequestID(r.Context())
 	ch := c.flight.DoChan(key, func() (any, error) {
+		// A miss that arrives just after the previous flight landed finds
+		// its entry here instead of fetching the object a second time.
+		if e, ok := c.lookup(key); ok {
+			return &fill{entry: e}, nil
+		}
 		return c.fetch(ctx, target, requestID, key)
 	})
 

@@ -1,0 +1,95 @@
+# scalelab: `make up` brings the lab up, `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export COMPOSE_PROJECT_NAME ?= scalelab
+
+# Compose v2 (`docker compose`) when present, else Debian's docker-compose 1.29.
+COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; \
+                   elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
+export COMPOSE
+
+# IMAGES=official runs the official images (needs a registry); IMAGES=local
+# builds stand-ins from Debian's packages (no registry needed). By default it
+# is official when a registry answers, local otherwise.
+IMAGES ?= $(shell command -v docker >/dev/null 2>&1 && deploy/detect-images.sh)
+export IMAGES
+ifeq ($(IMAGES),local)
+export POSTGRES_IMAGE ?= scalelab/postgres:dev
+export REDIS_IMAGE ?= scalelab/redis:dev
+export PROMETHEUS_IMAGE ?= scalelab/prometheus:dev
+export GO_IMAGE ?= scalelab/go:1.26
+endif
+
+# testcontainers: its reaper image (Ryuk) cannot be pulled without a
+# registry, and every test removes what it starts anyway. Containers are
+# reached on localhost (testcontainers would otherwise guess the gateway
+# when it believes it runs inside a container).
+export TESTCONTAINERS_RYUK_DISABLED ?= true
+export TESTCONTAINERS_HOST_OVERRIDE ?= localhost
+
+# GRAFANA=1 adds Grafana (a registry is needed for its image).
+ifeq ($(GRAFANA),1)
+COMPOSE_PROFILES_FLAG := --profile grafana
+endif
+
+GO_MODULES := ./services/platform/... ./services/lb/... ./services/api/... ./services/edge/... \
+              ./services/origin/... ./loadtest/... ./tests/...
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+.PHONY: check
+check: ## check that Docker, Compose and Go are here
+	@command -v docker >/dev/null 2>&1 || { echo "error: docker is not installed (README: 'Docker is missing')" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "error: the Docker engine does not answer: start it (systemctl start docker) or check your permissions" >&2; exit 1; }
+	@[ -n "$(COMPOSE)" ] || { echo "error: neither 'docker compose' nor 'docker-compose' is installed" >&2; exit 1; }
+	@command -v go >/dev/null 2>&1 || { echo "error: Go 1.26 is not installed (https://go.dev/dl/)" >&2; exit 1; }
+	@[ "$(IMAGES)" = local ] || [ "$(IMAGES)" = official ] || { echo "error: IMAGES must be local or official, not '$(IMAGES)'" >&2; exit 1; }
+
+.PHONY: deps
+deps: ## install what an air-gapped image build needs (debootstrap; Debian/Ubuntu, as root)
+	@if [ "$(IMAGES)" = local ] && ! command -v debootstrap >/dev/null 2>&1; then \
+	  echo "installing debootstrap"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; \
+	fi
+
+.PHONY: images
+images: check deps ## build every image (IMAGES=local: without a registry)
+	@echo "images: $(IMAGES)"
+	deploy/build-images.sh
+
+.PHONY: up
+up: images ## build what is missing, start the stack, wait until healthy
+	$(COMPOSE) $(COMPOSE_PROFILES_FLAG) up -d --no-build
+	deploy/wait-healthy.sh
+	@b=$${SCALELAB_BIND:-127.0.0.1}; \
+	echo; echo "scalelab is up:"; \
+	echo "  load balancer  http://$$b:$${LB_PORT:-8000}/            curl http://$$b:$${LB_PORT:-8000}/users/42"; \
+	echo "  edge sydney    http://$$b:$${EDGE_SYDNEY_PORT:-8081}/logo.png   (200 ms from the origin)"; \
+	echo "  edge newyork   http://$$b:$${EDGE_NEWYORK_PORT:-8082}/logo.png   (5 ms from the origin)"; \
+	echo "  origin         http://$$b:$${ORIGIN_PORT:-8090}/"; \
+	echo "  prometheus     http://$$b:$${PROMETHEUS_PORT:-9090}/graph"; \
+	if [ "$(GRAFANA)" = 1 ]; then echo "  grafana        http://$$b:$${GRAFANA_PORT:-3000}/"; fi
+
+.PHONY: down
+down: ## stop the stack (data volumes are kept; `make clean` removes them)
+	$(COMPOSE) --profile grafana down --remove-orphans
+
+.PHONY: clean
+clean: ## stop the stack and delete its volumes
+	$(COMPOSE) --profile grafana down --volumes --remove-orphans
+
+.PHONY: logs
+logs: ## follow the logs of every service
+	$(COMPOSE) logs -f --tail=50
+
+.PHONY: ps
+ps: ## show the containers and their health
+	$(COMPOSE) ps
+
+.PHONY: test
+test: images ## run every test: unit, integration (testcontainers) and whole-stack
+	go vet $(GO_MODULES)
+	go test -count=1 -timeout 40m $(GO_MODULES)
