@@ -1,0 +1,328 @@
+// Package stack brings the whole compose topology up, under its own project
+// name and host ports so it never touches a stack the user runs, and checks
+// what a user of the lab would see.
+package stack
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const project = "scalelab-stacktest"
+
+// Host ports of this test's stack (the user's own stack uses 8000...).
+var ports = map[string]string{
+	"LB_PORT":           "18000",
+	"EDGE_SYDNEY_PORT":  "18081",
+	"EDGE_NEWYORK_PORT": "18082",
+	"ORIGIN_PORT":       "18090",
+	"PROMETHEUS_PORT":   "19090",
+}
+
+func url_(portVar, path string) string { return "http://127.0.0.1:" + ports[portVar] + path }
+
+type stack struct {
+	t       *testing.T
+	root    string
+	compose []string
+	env     []string
+}
+
+// composeCommand is COMPOSE as the Makefile sets it, or whichever of Compose
+// v2 and docker-compose 1.29 is installed.
+func composeCommand(t *testing.T) []string {
+	if c := strings.Fields(os.Getenv("COMPOSE")); len(c) > 0 {
+		return c
+	}
+	if exec.Command("docker", "compose", "version").Run() == nil {
+		return []string{"docker", "compose"}
+	}
+	if _, err := exec.LookPath("docker-compose"); err == nil {
+		return []string{"docker-compose"}
+	}
+	t.Fatal("neither `docker compose` nor `docker-compose` is installed")
+	return nil
+}
+
+func (s *stack) run(args ...string) (string, error) {
+	cmd := exec.Command(s.compose[0], append(s.compose[1:], args...)...)
+	cmd.Dir = s.root
+	cmd.Env = s.env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func (s *stack) mustRun(args ...string) string {
+	s.t.Helper()
+	out, err := s.run(args...)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v\n%s", strings.Join(s.compose, " "), strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "COMPOSE_PROJECT_NAME="+project, "SCALELAB_BIND=127.0.0.1")
+	for k, v := range ports {
+		env = append(env, k+"="+v)
+	}
+	s := &stack{t: t, root: root, compose: composeCommand(t), env: env}
+	s.run("down", "--volumes", "--remove-orphans") // leftovers of an interrupted run
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := s.run("logs", "--tail", "40")
+			t.Logf("compose logs:\n%s", out)
+		}
+		if out, err := s.run("down", "--volumes", "--remove-orphans"); err != nil {
+			t.Errorf("compose down: %v\n%s", err, out)
+		}
+	})
+	s.mustRun("up", "-d")
+	wait := exec.Command(filepath.Join(root, "deploy", "wait-healthy.sh"))
+	wait.Dir = root
+	wait.Env = append(env, "COMPOSE="+strings.Join(s.compose, " "), "WAIT_TIMEOUT=300")
+	if out, err := wait.CombinedOutput(); err != nil {
+		t.Fatalf("stack not healthy: %v\n%s", err, out)
+	}
+	return s
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   string
+	took   time.Duration
+}
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+func get(t *testing.T, u string) answer {
+	t.Helper()
+	start := time.Now()
+	resp, err := client.Get(u)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header, string(body), time.Since(start)}
+}
+
+func TestStack(t *testing.T) {
+	s := startStack(t)
+
+	t.Run("three replicas answer in turn through the lb", func(t *testing.T) {
+		var served []string
+		for i := 0; i < 6; i++ {
+			a := get(t, url_("LB_PORT", "/"))
+			if a.status != 200 || !strings.HasPrefix(a.body, "Hello from ") {
+				t.Fatalf("request %d: %d %q", i, a.status, a.body)
+			}
+			served = append(served, a.header.Get("X-Served-By"))
+		}
+		if served[0] == served[1] || served[1] == served[2] || served[0] == served[2] {
+			t.Fatalf("first three answers not from three replicas: %v", served)
+		}
+		for i := 3; i < 6; i++ {
+			if served[i] != served[i-3] {
+				t.Fatalf("replicas not answering in turn: %v", served)
+			}
+		}
+	})
+
+	t.Run("user 42 is a miss then a hit from its crc32 shard", func(t *testing.T) {
+		shard := fmt.Sprint(crc32.ChecksumIEEE([]byte("42")) % 3)
+		for _, want := range []string{"MISS", "HIT"} {
+			a := get(t, url_("LB_PORT", "/users/42"))
+			if a.status != 200 || a.header.Get("X-Cache") != want || a.header.Get("X-Shard") != shard {
+				t.Fatalf("GET /users/42 = %d X-Cache=%q X-Shard=%q, want 200 %s %s: %s",
+					a.status, a.header.Get("X-Cache"), a.header.Get("X-Shard"), want, shard, a.body)
+			}
+		}
+	})
+
+	t.Run("the far edge pays the round trip on a miss only", func(t *testing.T) {
+		miss := get(t, url_("EDGE_SYDNEY_PORT", "/logo.png"))
+		hit := get(t, url_("EDGE_SYDNEY_PORT", "/logo.png"))
+		if miss.status != 200 || miss.header.Get("X-Cache") != "MISS" {
+			t.Fatalf("first: %d %q, want 200 MISS", miss.status, miss.header.Get("X-Cache"))
+		}
+		if hit.status != 200 || hit.header.Get("X-Cache") != "HIT" || hit.body != miss.body {
+			t.Fatalf("second: %d %q, want 200 HIT with the same body", hit.status, hit.header.Get("X-Cache"))
+		}
+		// 200 ms is slept before every origin fetch: a floor, not a guess.
+		if miss.took < 200*time.Millisecond {
+			t.Errorf("miss took %s, less than the simulated 200 ms to the origin", miss.took)
+		}
+		if hit.took >= miss.took {
+			t.Errorf("hit (%s) was not faster than miss (%s)", hit.took, miss.took)
+		}
+		t.Logf("edge-sydney: miss %s, hit %s", miss.took, hit.took)
+	})
+
+	t.Run("prometheus scrapes every target", func(t *testing.T) {
+		// 3 api replicas, lb, 2 edges, origin, prometheus itself.
+		const want = 8
+		var last string
+		deadline := time.Now().Add(90 * time.Second)
+		for time.Now().Before(deadline) {
+			up, total, down := targets(t)
+			if total == want && up == want {
+				return
+			}
+			last = fmt.Sprintf("%d of %d targets up (want %d), down: %v", up, total, want, down)
+			time.Sleep(2 * time.Second)
+		}
+		t.Fatal(last)
+	})
+
+	t.Run("every dashboard panel's query returns data", func(t *testing.T) {
+		// Some traffic for every panel to show, then two scrapes' time.
+		for i := 0; i < 20; i++ {
+			get(t, url_("LB_PORT", fmt.Sprintf("/users/%d", 1+i%5)))
+			get(t, url_("EDGE_NEWYORK_PORT", "/index.html"))
+		}
+		exprs := dashboardQueries(t, filepath.Join(s.root, "deploy/grafana/dashboards/overview.json"))
+		if len(exprs) < 10 {
+			t.Fatalf("only %d queries in the dashboard", len(exprs))
+		}
+		var empty []string
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			empty = empty[:0]
+			for _, e := range exprs {
+				if n := query(t, e); n == 0 {
+					empty = append(empty, e)
+				}
+			}
+			if len(empty) == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(3 * time.Second)
+		}
+		if len(empty) > 0 {
+			t.Fatalf("%d of %d panel queries return no data:\n%s", len(empty), len(exprs), strings.Join(empty, "\n"))
+		}
+	})
+
+	t.Run("a stopped replica stops getting traffic", func(t *testing.T) {
+		ids := strings.Fields(s.mustRun("ps", "-q", "api"))
+		if len(ids) != 3 {
+			t.Fatalf("want 3 api containers, got %v", ids)
+		}
+		if out, err := exec.Command("docker", "stop", "-t", "10", ids[0]).CombinedOutput(); err != nil {
+			t.Fatalf("docker stop: %v %s", err, out)
+		}
+		// The lb re-resolves the replicas every 2 s; within a few seconds
+		// every answer must come from the two that are left.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			served := map[string]int{}
+			ok := 0
+			for i := 0; i < 6; i++ {
+				if a := get(t, url_("LB_PORT", "/")); a.status == 200 {
+					ok++
+					served[a.header.Get("X-Served-By")]++
+				}
+			}
+			if ok == 6 && len(served) == 2 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after 30 s: %d of 6 answered, by %v", ok, served)
+			}
+			time.Sleep(time.Second)
+		}
+	})
+}
+
+func targets(t *testing.T) (up, total int, down []string) {
+	t.Helper()
+	a := get(t, url_("PROMETHEUS_PORT", "/api/v1/targets?state=active"))
+	var r struct {
+		Data struct {
+			ActiveTargets []struct {
+				ScrapeURL string `json:"scrapeUrl"`
+				Health    string `json:"health"`
+				LastError string `json:"lastError"`
+			} `json:"activeTargets"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(a.body), &r); err != nil {
+		t.Fatalf("targets: %v: %s", err, a.body)
+	}
+	for _, tg := range r.Data.ActiveTargets {
+		total++
+		if tg.Health == "up" {
+			up++
+		} else {
+			down = append(down, tg.ScrapeURL+" "+tg.Health+" "+tg.LastError)
+		}
+	}
+	return up, total, down
+}
+
+// query runs an instant PromQL query and returns the number of series; an
+// invalid query fails the test.
+func query(t *testing.T, expr string) int {
+	t.Helper()
+	a := get(t, url_("PROMETHEUS_PORT", "/api/v1/query?query="+url.QueryEscape(expr)))
+	var r struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []json.RawMessage `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(a.body), &r); err != nil || r.Status != "success" {
+		t.Fatalf("query %q: %s %s", expr, r.Error, a.body)
+	}
+	return len(r.Data.Result)
+}
+
+// dashboardQueries returns every PromQL expression of a Grafana dashboard.
+func dashboardQueries(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var exprs []string
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			if tg.Expr != "" {
+				exprs = append(exprs, tg.Expr)
+			}
+		}
+	}
+	return exprs
+}
