@@ -4,15 +4,17 @@ SHELL := /bin/bash
 
 export COMPOSE_PROJECT_NAME ?= scalelab
 
+
 # Compose v2 (`docker compose`) when present, else Debian's docker-compose 1.29.
-COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; \
-                   elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
+# (:= with $(or): detected once per make run, not at every use.)
+COMPOSE := $(or $(COMPOSE),$(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; \
+                   elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi))
 export COMPOSE
 
 # IMAGES=official runs the official images (needs a registry); IMAGES=local
 # builds stand-ins from Debian's packages (no registry needed). By default it
 # is official when a registry answers, local otherwise.
-IMAGES ?= $(shell command -v docker >/dev/null 2>&1 && deploy/detect-images.sh)
+IMAGES := $(or $(IMAGES),$(shell command -v docker >/dev/null 2>&1 && deploy/detect-images.sh))
 export IMAGES
 ifeq ($(IMAGES),local)
 export POSTGRES_IMAGE ?= scalelab/postgres:dev

@@ -6,13 +6,16 @@ set -euo pipefail
 timeout="${WAIT_TIMEOUT:-300}"
 deadline=$((SECONDS + timeout))
 while :; do
-  ids=$($COMPOSE ps -q)
+  # -a: a container that exited must be seen, to fail at once.
+  ids=$($COMPOSE ps -a -q)
   pending=()
   for id in $ids; do
-    state=$(docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$id")
-    read -r name status health <<<"$state"
-    if [ "$status" = exited ] || [ "$status" = dead ]; then
-      echo "container ${name#/} is $status; its last log lines:" >&2
+    state=$(docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}}' "$id")
+    read -r name status health restarts <<<"$state"
+    # With restart: unless-stopped a crashing service shows as restarting
+    # (between its attempts), never as exited.
+    if [ "$status" = exited ] || [ "$status" = dead ] || [ "$status" = restarting ]; then
+      echo "container ${name#/} is $status after $restarts restarts; its last log lines:" >&2
       docker logs --tail 20 "$id" >&2 || true
       exit 1
     fi

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -148,8 +149,38 @@ func (e *Env) Addr(name, def string) string {
 		e.fail(name, "%q has an invalid port", v)
 		return def
 	}
-	_ = host
+	_ = host // any host (or none: every interface) is fine for a listener
 	return v
+}
+
+// Bool returns the variable as a boolean (true/false, 1/0, yes/no, on/off).
+func (e *Env) Bool(name string, def bool) bool {
+	v, ok := e.lookup(name)
+	if !ok {
+		return def
+	}
+	switch strings.ToLower(v) {
+	case "true", "1", "yes", "on":
+		return true
+	case "false", "0", "no", "off":
+		return false
+	}
+	e.fail(name, "%q is not a boolean (true or false)", v)
+	return def
+}
+
+// Fail records a problem with a variable found by a check of the caller's
+// own, so that it is reported with the others.
+func (e *Env) Fail(name string, err error) { e.fail(name, "%v", err) }
+
+// InstanceID returns INSTANCE_ID, or the hostname (in a container: its id),
+// the name a replica answers with in X-Served-By.
+func (e *Env) InstanceID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	return e.String("INSTANCE_ID", host)
 }
 
 // URL returns the variable as an absolute URL with one of the given schemes.

@@ -16,7 +16,7 @@ func NewLogger(w io.Writer, level slog.Level, service string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})).With("service", service)
 }
 
-// ParseLevel parses a log level name.
+// LogLevel returns the variable as a log level name (debug, info, warn, error).
 func (e *Env) LogLevel(name string, def slog.Level) slog.Level {
 	v, ok := e.lookup(name)
 	if !ok {
@@ -75,5 +75,17 @@ func WithRequestID(next http.Handler) http.Handler {
 		}
 		w.Header().Set(RequestIDHeader, id)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	})
+}
+
+// ServedByHeader names the replica that answered, on every response.
+const ServedByHeader = "X-Served-By"
+
+// ServedBy stamps every answer, errors included, with the instance's name:
+// the guide's "the server identifies itself", on every service.
+func ServedBy(instance string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(ServedByHeader, instance)
+		next.ServeHTTP(w, r)
 	})
 }

@@ -16,7 +16,7 @@ type Problem struct {
 
 // WriteProblem answers with an application/problem+json body.
 func WriteProblem(w http.ResponseWriter, r *http.Request, status int, detail string) {
-	p := Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Instance: r.URL.Path}
+	p := Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Instance: r.URL.EscapedPath()}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)

@@ -30,8 +30,17 @@ import (
 type RunFunc func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
 
 // Main runs a service as a process: SIGINT or SIGTERM cancel its context,
-// and an error exits 1 after one line on stderr.
+// and an error exits 1 after one line on stderr. `<binary> healthcheck`
+// probes the admin /readyz of the service on this host instead: images built
+// FROM scratch have no curl, so each binary is its own HEALTHCHECK.
 func Main(run RunFunc) {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		if err := Healthcheck(os.Getenv); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
@@ -208,18 +217,20 @@ func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"status": status, "checks": results})
 }
 
-// Healthcheck probes the admin /readyz of the service on this host. Images
-// built FROM scratch have no curl, so each binary checks itself:
-// `api healthcheck` is the container's HEALTHCHECK.
+// Healthcheck probes the admin /readyz of the service on this host, at
+// ADMIN_ADDR (loopback when it names every interface).
 func Healthcheck(getenv func(string) string) error {
 	env := NewEnv(getenv)
 	addr := env.Addr("ADMIN_ADDR", ":9100")
 	if err := env.Err(); err != nil {
 		return err
 	}
-	_, port, _ := net.SplitHostPort(addr)
+	host, port, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
 	client := &http.Client{Timeout: 3 * time.Second}
-	resp, err := client.Get("http://127.0.0.1:" + port + "/readyz")
+	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + "/readyz")
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}

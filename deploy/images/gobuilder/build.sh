@@ -10,7 +10,8 @@ if docker image inspect "$IMAGE" >/dev/null 2>&1; then
   echo "go builder image $IMAGE already present"
   exit 0
 fi
-goroot=$(go env GOROOT)
+# readlink: a GOROOT reached through a symlink must be copied, not the link.
+goroot=$(readlink -f "$(go env GOROOT)")
 version=$(go env GOVERSION)
 ctr=$(docker create "$BASE" true)
 trap 'docker rm -f "$ctr" >/dev/null' EXIT

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -34,17 +33,16 @@ type config struct {
 
 func loadConfig(getenv func(string) string) (config, error) {
 	env := platform.NewEnv(getenv)
-	host, _ := os.Hostname()
 	c := config{
 		base:         platform.LoadBase(env, ":8080"),
-		instance:     env.String("INSTANCE_ID", host),
+		instance:     env.InstanceID(),
 		redisURL:     env.Required("REDIS_URL"),
 		shardDSNs:    platform.SplitList(env.Required("SHARD_DSNS")),
 		cacheTTL:     env.Duration("CACHE_TTL", 5*time.Minute, time.Second, 7*24*time.Hour),
 		redisTimeout: env.Duration("REDIS_TIMEOUT", 250*time.Millisecond, time.Millisecond, 10*time.Second),
 		dbMaxConns:   env.Int("DB_MAX_CONNS", 8, 1, 1000),
 		dbTimeout:    env.Duration("DB_TIMEOUT", 2*time.Second, 10*time.Millisecond, time.Minute),
-		seedUsers:    env.Int("SEED_USERS", 10000, 0, 10_000_000),
+		seedUsers:    env.Int("SEED_USERS", 10000, 0, 1_000_000),
 	}
 	if err := env.Err(); err != nil {
 		return c, err
@@ -56,9 +54,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 1 && args[1] == "healthcheck" {
-		return platform.Healthcheck(getenv)
-	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return err
@@ -86,7 +81,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// Ready once every shard answers and holds the schema and seed users.
 	// Redis is left out on purpose: without it the api is slower, not down.
 	var prepared atomic.Bool
-	go prepare(ctx, svc, st, cfg.seedUsers, &prepared)
+	prepCtx, stopPrep := context.WithCancel(ctx)
+	prepDone := make(chan struct{})
+	go func() {
+		defer close(prepDone)
+		prepare(prepCtx, svc, st, cfg.seedUsers, &prepared)
+	}()
+	defer func() { stopPrep(); <-prepDone }()
 	svc.AddReadyCheck("schema+seed", func(context.Context) error {
 		if !prepared.Load() {
 			return errors.New("applying schema and seed users")
@@ -112,7 +113,7 @@ func routes(svc *platform.Service, instance string, h *users.Handler) http.Handl
 	svc.HTTP.Handle(mux, "/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		platform.WriteProblem(w, r, http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path)
 	}))
-	return servedBy(instance, mux)
+	return platform.ServedBy(instance, mux)
 }
 
 // hello is the guide's stateless backend: it says which replica answered.
@@ -127,14 +128,6 @@ func methodNotAllowed(allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
 		platform.WriteProblem(w, r, http.StatusMethodNotAllowed, r.Method+" is not allowed here; use "+allow)
-	})
-}
-
-// servedBy stamps every answer, errors included, with the replica's name.
-func servedBy(instance string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Served-By", instance)
-		next.ServeHTTP(w, r)
 	})
 }
 

@@ -177,7 +177,9 @@ func (s *Store) Put(ctx context.Context, u User) (User, bool, error) {
 	return stored, created, s.observe(sh, "put", start, err)
 }
 
-// Migrate applies the schema to every shard; it is idempotent.
+// Migrate applies the schema to every shard; it is idempotent. Replicas
+// starting together may race on CREATE TABLE IF NOT EXISTS (PostgreSQL can
+// then fail one with a duplicate pg_type key); the caller retries.
 func (s *Store) Migrate(ctx context.Context) error {
 	for i, p := range s.pools {
 		if _, err := p.Exec(ctx, Schema); err != nil {
@@ -197,14 +199,16 @@ func (s *Store) Seed(ctx context.Context, n int) error {
 		ids[sh] = append(ids[sh], id)
 		names[sh] = append(names[sh], seedName(id))
 	}
+	// Batches keep each statement well inside the statement timeout.
+	const batch = 5000
 	for i, p := range s.pools {
-		if len(ids[i]) == 0 {
-			continue
-		}
-		if _, err := p.Exec(ctx, `
-			INSERT INTO users (id, name) SELECT * FROM unnest($1::bigint[], $2::text[])
-			ON CONFLICT (id) DO NOTHING`, ids[i], names[i]); err != nil {
-			return &ShardError{Shard: i, Err: fmt.Errorf("seed: %w", err)}
+		for lo := 0; lo < len(ids[i]); lo += batch {
+			hi := min(lo+batch, len(ids[i]))
+			if _, err := p.Exec(ctx, `
+				INSERT INTO users (id, name) SELECT * FROM unnest($1::bigint[], $2::text[])
+				ON CONFLICT (id) DO NOTHING`, ids[i][lo:hi], names[i][lo:hi]); err != nil {
+				return &ShardError{Shard: i, Err: fmt.Errorf("seed: %w", err)}
+			}
 		}
 	}
 	return nil
