@@ -161,13 +161,16 @@ func TestRunStopsAtDuration(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.URLs = []string{srv.URL}
 	cfg.N, cfg.Concurrency, cfg.Duration = MaxRequests, 4, 200*time.Millisecond
-	start := time.Now()
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Stopped != "duration" || rep.Requests == 0 || rep.Requests >= 200 || time.Since(start) > 2*time.Second {
-		t.Errorf("stopped %q after %d requests in %v", rep.Stopped, rep.Requests, time.Since(start))
+	// No bound on how long Run took: on a shared machine nothing bounds
+	// it. Each request takes at least 20ms, so 4 workers in 200ms can
+	// send about 40, far from the 200 that would mean the duration was
+	// ignored.
+	if rep.Stopped != "duration" || rep.Requests == 0 || rep.Requests >= 200 {
+		t.Errorf("stopped %q after %d requests, want \"duration\" after 1 to 199", rep.Stopped, rep.Requests)
 	}
 	// In-flight requests finish rather than being cancelled: no fake errors.
 	if rep.Errors != 0 {

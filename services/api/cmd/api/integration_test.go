@@ -15,6 +15,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
 
+	"scalelab/services/api/internal/shard"
 	"scalelab/services/platform/platformtest"
 )
 
@@ -221,7 +224,7 @@ func TestAPIWithPostgresAndRedis(t *testing.T) {
 			{"PUT", "/users/5", `{"name":""}`, 400},
 			{"PUT", "/users/5", `{"name":"x","role":"admin"}`, 400},
 			{"PUT", "/users/5", `{"name":"` + strings.Repeat("x", 70000) + `"}`, 413},
-			{"DELETE", "/users/5", "", 405},
+			{"POST", "/users/5", "", 405},
 			{"GET", "/nope", "", 404},
 		}
 		for _, tt := range tests {
@@ -266,14 +269,220 @@ func TestAPIRedisDownCostsNoErrors(t *testing.T) {
 		"SHARD_DSNS":    strings.Join(d.shardDSNs, ","),
 		"SEED_USERS":    "20",
 	})
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 10; i++ {
 		resp, body := get(t, api.URL+"/users/3")
-		if resp.StatusCode != 200 || resp.Header.Get("X-Cache") != "MISS" {
-			t.Fatalf("GET with Redis down = %d %s %s, want 200 MISS", resp.StatusCode, resp.Header.Get("X-Cache"), body)
+		if resp.StatusCode != 200 || resp.Header.Get("X-Cache") != "BYPASS" {
+			t.Fatalf("GET with Redis down = %d %s %s, want 200 BYPASS", resp.StatusCode, resp.Header.Get("X-Cache"), body)
 		}
+	}
+	// After CACHE_BREAKER_FAILURES errors in a row the breaker opens and
+	// Redis is not even tried.
+	_, metrics := get(t, api.AdminURL+"/metrics")
+	if !strings.Contains(metrics, "scalelab_api_cache_breaker_open 1") {
+		t.Errorf("breaker not open after 10 failed reads")
 	}
 	resp, body := do(t, http.MethodPut, api.URL+"/users/3", `{"name":"still writable"}`)
 	if resp.StatusCode != 200 {
 		t.Fatalf("PUT with Redis down = %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestAPIWritesAndNegativeCaching(t *testing.T) {
+	d := startDeps(t)
+	api := platformtest.Start(t, run, map[string]string{
+		"REDIS_URL": d.redisURL, "SHARD_DSNS": strings.Join(d.shardDSNs, ","), "SEED_USERS": "20",
+	})
+	expect := func(method, path, body string, wantStatus int, wantCache string) {
+		t.Helper()
+		resp, got := do(t, method, api.URL+path, body)
+		if resp.StatusCode != wantStatus || resp.Header.Get("X-Cache") != wantCache {
+			t.Fatalf("%s %s = %d X-Cache=%q, want %d %q: %s", method, path, resp.StatusCode, resp.Header.Get("X-Cache"), wantStatus, wantCache, got)
+		}
+	}
+	// An absent id is cached as absent: the second 404 costs no query.
+	expect("GET", "/users/500000", "", 404, "MISS")
+	expect("GET", "/users/500000", "", 404, "HIT")
+	// Creating it clears the negative entry.
+	expect("PUT", "/users/500000", `{"name":"Edsger"}`, 201, "")
+	expect("GET", "/users/500000", "", 200, "MISS")
+	expect("GET", "/users/500000", "", 200, "HIT")
+	// Deleting it: gone at once, from the cache too.
+	expect("DELETE", "/users/500000", "", 204, "")
+	expect("GET", "/users/500000", "", 404, "MISS")
+	expect("GET", "/users/500000", "", 404, "HIT")
+	expect("DELETE", "/users/500000", "", 404, "")
+
+	// POST mints ids: unique, positive, each stored where the router says.
+	seen := map[int64]bool{}
+	for i := 0; i < 20; i++ {
+		resp, body := do(t, http.MethodPost, api.URL+"/users", fmt.Sprintf(`{"name":"new %d"}`, i))
+		var u struct{ ID int64 }
+		if err := json.Unmarshal([]byte(body), &u); resp.StatusCode != 201 || err != nil || u.ID <= 0 {
+			t.Fatalf("POST /users = %d %s", resp.StatusCode, body)
+		}
+		if seen[u.ID] {
+			t.Fatalf("id %d minted twice", u.ID)
+		}
+		seen[u.ID] = true
+		if loc := resp.Header.Get("Location"); loc != fmt.Sprintf("/users/%d", u.ID) {
+			t.Errorf("Location = %q", loc)
+		}
+		if want := fmt.Sprint(crc32.ChecksumIEEE([]byte(strconv.FormatInt(u.ID, 10))) % 3); resp.Header.Get("X-Shard") != want {
+			t.Errorf("X-Shard = %q, want %s", resp.Header.Get("X-Shard"), want)
+		}
+		expect("GET", fmt.Sprintf("/users/%d", u.ID), "", 200, "MISS")
+	}
+}
+
+func TestAPIConsistentRouterPlacesRowsByJumpHash(t *testing.T) {
+	d := startDeps(t)
+	api := platformtest.Start(t, run, map[string]string{
+		"REDIS_URL": d.redisURL, "SHARD_DSNS": strings.Join(d.shardDSNs, ","), "SEED_USERS": "300",
+		"SHARD_ROUTER": "consistent",
+	})
+	router := shard.Jump{N: 3}
+	for _, id := range []string{"1", "42", "299"} {
+		resp, _ := get(t, api.URL+"/users/"+id)
+		if want := fmt.Sprint(router.Shard(id)); resp.StatusCode != 200 || resp.Header.Get("X-Shard") != want {
+			t.Errorf("GET /users/%s = %d X-Shard=%q, want 200 %s", id, resp.StatusCode, resp.Header.Get("X-Shard"), want)
+		}
+	}
+	ctx := context.Background()
+	for sh, dsn := range d.shardDSNs {
+		conn := connectRetry(t, dsn)
+		rows, _ := conn.Query(ctx, "SELECT id FROM users")
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		conn.Close(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			if want := router.Shard(strconv.FormatInt(id, 10)); want != sh {
+				t.Errorf("user %d on shard %d, jump hash says %d", id, sh, want)
+			}
+		}
+	}
+}
+
+// sumMetric adds up every sample of a metric whose line starts with prefix.
+func sumMetric(t *testing.T, adminURL, prefix string) float64 {
+	t.Helper()
+	_, body := get(t, adminURL+"/metrics")
+	var sum float64
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			sum += v
+		}
+	}
+	return sum
+}
+
+// Two replicas over one Redis and one set of shards, for the races that
+// only show between replicas.
+func startReplicas(t *testing.T, d deps, extra map[string]string) []*platformtest.Running {
+	var out []*platformtest.Running
+	for i := 0; i < 2; i++ {
+		env := map[string]string{
+			"INSTANCE_ID": fmt.Sprintf("api-%d", i), "REDIS_URL": d.redisURL,
+			"SHARD_DSNS": strings.Join(d.shardDSNs, ","), "SEED_USERS": "100",
+		}
+		for k, v := range extra {
+			env[k] = v
+		}
+		out = append(out, platformtest.Start(t, run, env))
+	}
+	return out
+}
+
+func TestAPIStampedeCostsOneShardRead(t *testing.T) {
+	d := startDeps(t)
+	// A generous lease wait: the test is about the mechanism, not speed.
+	apis := startReplicas(t, d, map[string]string{"CACHE_LEASE_WAIT": "5s"})
+	const requests = 300
+	var wg sync.WaitGroup
+	statuses := make([]int, requests)
+	start := make(chan struct{})
+	for i := 0; i < requests; i++ {
+		wg.Go(func() {
+			<-start
+			resp, err := http.Get(apis[i%2].URL + "/users/77")
+			if err == nil {
+				statuses[i] = resp.StatusCode
+				resp.Body.Close()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, s := range statuses {
+		if s != 200 {
+			t.Fatalf("request %d: status %d", i, s)
+		}
+	}
+	reads := 0.0
+	for _, a := range apis {
+		reads += sumMetric(t, a.AdminURL, `scalelab_api_db_queries_total{op="get"`)
+	}
+	if reads != 1 {
+		t.Errorf("%d concurrent misses over 2 replicas made %v shard reads, want 1", requests, reads)
+	}
+}
+
+// After a PUT is acknowledged, no GET that starts later may return an older
+// name: the race where a reader loads the old row before the write and
+// fills the cache after its invalidation must lose, on every replica.
+func TestAPINoStaleReadAfterAcknowledgedWrite(t *testing.T) {
+	for _, strategy := range []string{"cache-aside", "write-through"} {
+		t.Run(strategy, func(t *testing.T) {
+			d := startDeps(t)
+			// A short TTL makes misses, and so fills racing with writes, frequent.
+			apis := startReplicas(t, d, map[string]string{"CACHE_STRATEGY": strategy, "CACHE_TTL": "1s"})
+			var acked atomic.Int64 // the highest version whose PUT was answered
+			stop := make(chan struct{})
+			var stale atomic.Int64
+			var reads atomic.Int64
+			var wg sync.WaitGroup
+			for r := 0; r < 4; r++ {
+				wg.Go(func() {
+					for i := 0; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						floor := acked.Load()
+						resp, err := http.Get(apis[(r+i)%2].URL + "/users/9")
+						if err != nil {
+							continue
+						}
+						var u struct{ Name string }
+						json.NewDecoder(resp.Body).Decode(&u)
+						resp.Body.Close()
+						n, _ := strconv.ParseInt(strings.TrimPrefix(u.Name, "v"), 10, 64)
+						reads.Add(1)
+						if n < floor {
+							stale.Add(1)
+							t.Errorf("read v%d after v%d was acknowledged", n, floor)
+						}
+					}
+				})
+			}
+			deadline := time.Now().Add(3 * time.Second)
+			for v := int64(1); time.Now().Before(deadline); v++ {
+				resp, body := do(t, http.MethodPut, apis[v%2].URL+"/users/9", fmt.Sprintf(`{"name":"v%d"}`, v))
+				if resp.StatusCode >= 300 {
+					t.Fatalf("PUT v%d: %d %s", v, resp.StatusCode, body)
+				}
+				acked.Store(v)
+			}
+			close(stop)
+			wg.Wait()
+			if reads.Load() < 100 {
+				t.Fatalf("only %d reads ran", reads.Load())
+			}
+			t.Logf("%s: %d writes, %d reads, %d stale", strategy, acked.Load(), reads.Load(), stale.Load())
+		})
 	}
 }

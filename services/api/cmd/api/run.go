@@ -10,9 +10,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"scalelab/services/api/internal/breaker"
 	"scalelab/services/api/internal/cache"
+	"scalelab/services/api/internal/idgen"
 	"scalelab/services/api/internal/shard"
 	"scalelab/services/api/internal/store"
 	"scalelab/services/api/internal/users"
@@ -29,6 +32,12 @@ type config struct {
 	dbMaxConns   int
 	dbTimeout    time.Duration
 	seedUsers    int
+	cacheOpts    users.Options
+	router       shard.Router
+	nodeID       int
+	leaseTTL     time.Duration
+	breakerFails int
+	breakerCool  time.Duration
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -43,6 +52,28 @@ func loadConfig(getenv func(string) string) (config, error) {
 		dbMaxConns:   env.Int("DB_MAX_CONNS", 8, 1, 1000),
 		dbTimeout:    env.Duration("DB_TIMEOUT", 2*time.Second, 10*time.Millisecond, time.Minute),
 		seedUsers:    env.Int("SEED_USERS", 10000, 0, 1_000_000),
+		leaseTTL:     env.Duration("CACHE_LEASE_TTL", 3*time.Second, 10*time.Millisecond, time.Minute),
+		breakerFails: env.Int("CACHE_BREAKER_FAILURES", 5, 1, 1000),
+		breakerCool:  env.Duration("CACHE_BREAKER_COOLDOWN", 2*time.Second, 10*time.Millisecond, 10*time.Minute),
+	}
+	// Snowflake node id: unique per replica, or two replicas could mint the
+	// same user id in the same millisecond. NODE_ID sets it; by default it is
+	// derived from the instance name (see idgen.NodeFromName on collisions).
+	c.nodeID = env.Int("NODE_ID", idgen.NodeFromName(c.instance), 0, idgen.MaxNode)
+	router, err := shard.New(env.String("SHARD_ROUTER", "modulo"), max(len(c.shardDSNs), 1))
+	if err != nil {
+		env.Fail("SHARD_ROUTER", err)
+	}
+	c.router = router
+	strategy, err := users.ParseStrategy(env.String("CACHE_STRATEGY", string(users.CacheAside)))
+	if err != nil {
+		env.Fail("CACHE_STRATEGY", err)
+	}
+	c.cacheOpts = users.Options{
+		Strategy:    strategy,
+		TTL:         c.cacheTTL,
+		NegativeTTL: env.Duration("CACHE_NEGATIVE_TTL", 10*time.Second, time.Millisecond, time.Hour),
+		LeaseWait:   env.Duration("CACHE_LEASE_WAIT", 300*time.Millisecond, 0, time.Minute),
 	}
 	if err := env.Err(); err != nil {
 		return c, err
@@ -70,13 +101,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer rdb.Close()
 
 	svc := platform.New("api", cfg.base, stdout)
-	st, err := store.Open(cfg.shardDSNs, shard.Modulo{N: len(cfg.shardDSNs)},
+	ids, err := idgen.New(cfg.nodeID, time.Now)
+	if err != nil {
+		return fmt.Errorf("invalid configuration: NODE_ID: %v", err)
+	}
+	st, err := store.Open(cfg.shardDSNs, cfg.router,
 		store.Options{MaxConns: int32(cfg.dbMaxConns), QueryTimeout: cfg.dbTimeout}, svc.Registry)
 	if err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
 	defer st.Close()
-	c := cache.New(rdb, cfg.redisTimeout)
+	c := cache.New(rdb, cfg.redisTimeout, cfg.leaseTTL)
+	// Consecutive Redis failures open the breaker: for a cooldown the api
+	// does not even try Redis, so a dead cache costs no timeouts at all.
+	br := breaker.New("redis", cfg.breakerFails, cfg.breakerCool, time.Now)
+	svc.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "scalelab_api_cache_breaker_open",
+		Help: "1 while the Redis circuit breaker is open or half-open (the cache is skipped), 0 while closed.",
+	}, func() float64 {
+		if br.State() == breaker.Closed {
+			return 0
+		}
+		return 1
+	}))
 
 	// Ready once every shard answers and holds the schema and seed users.
 	// Redis is left out on purpose: without it the api is slower, not down.
@@ -98,8 +145,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		svc.AddReadyCheck("shard-"+strconv.Itoa(i), func(ctx context.Context) error { return st.Ping(ctx, i) })
 	}
 
-	h := users.NewHandler(st, c, cfg.cacheTTL, svc.Logger, svc.Registry)
-	svc.Logger.Info("starting", "instance", cfg.instance, "shards", st.Shards(), "cache_ttl", cfg.cacheTTL.String())
+	h := users.NewHandler(ctx, st, c, br, ids, cfg.cacheOpts, svc.Logger, svc.Registry)
+	svc.Logger.Info("starting", "instance", cfg.instance, "shards", st.Shards(),
+		"shard_router", fmt.Sprintf("%T", cfg.router), "node_id", cfg.nodeID, "cache_strategy", cfg.cacheOpts.Strategy, "cache_ttl", cfg.cacheTTL.String())
 	return svc.Run(ctx, routes(svc, cfg.instance, h))
 }
 
@@ -107,9 +155,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func routes(svc *platform.Service, instance string, h *users.Handler) http.Handler {
 	mux := http.NewServeMux()
 	svc.HTTP.Handle(mux, "GET /{$}", hello(instance))
+	svc.HTTP.Handle(mux, "POST /users", http.HandlerFunc(h.Create))
 	svc.HTTP.Handle(mux, "GET /users/{id}", http.HandlerFunc(h.Get))
 	svc.HTTP.Handle(mux, "PUT /users/{id}", http.HandlerFunc(h.Put))
-	svc.HTTP.Handle(mux, "/users/{id}", methodNotAllowed("GET, HEAD, PUT"))
+	svc.HTTP.Handle(mux, "DELETE /users/{id}", http.HandlerFunc(h.Delete))
+	svc.HTTP.Handle(mux, "/users/{id}", methodNotAllowed("GET, HEAD, PUT, DELETE"))
 	svc.HTTP.Handle(mux, "/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		platform.WriteProblem(w, r, http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path)
 	}))

@@ -26,6 +26,10 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		{"seed not a number", map[string]string{"SEED_USERS": "many"}, "SEED_USERS"},
 		{"bad listen addr", map[string]string{"LISTEN_ADDR": "8080"}, "LISTEN_ADDR"},
 		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{"unknown strategy", map[string]string{"CACHE_STRATEGY": "write-back"}, "CACHE_STRATEGY"},
+		{"unknown router", map[string]string{"SHARD_ROUTER": "ring"}, "SHARD_ROUTER"},
+		{"node id out of range", map[string]string{"NODE_ID": "1024"}, "NODE_ID"},
+		{"negative ttl of absent users", map[string]string{"CACHE_NEGATIVE_TTL": "-1s"}, "CACHE_NEGATIVE_TTL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,11 +1,30 @@
-// Package cache is the Redis side of cache-aside: get, set with a TTL,
-// invalidate. Every call has a short deadline, because a cache that is slow
-// must cost a little latency, never the request.
+// Package cache is the Redis side of the api's caching. Besides get and set
+// it holds the two mechanisms that make cache-aside correct under
+// concurrency, after Facebook's memcache paper ("Scaling Memcache at
+// Facebook", NSDI 2013):
+//
+//   - Leases. A reader that misses takes a short lease on the key before it
+//     reads the database, and may fill the cache only while it still holds
+//     the lease. A write deletes the value and the lease together, so a
+//     reader that read the row before the write can never put the old row
+//     back after the invalidation: its fill finds the lease gone. Other
+//     readers that miss meanwhile see the lease taken and wait for the
+//     holder's value instead of all reading the database (the stampede).
+//   - Versions. Write-through sets the value from the writer, and two
+//     writers may reach Redis in the other order than they reached the
+//     database; each row carries a version bumped under the row lock, and a
+//     set with an older version than the one cached is refused.
+//
+// Every call has a short deadline: a slow cache must cost a little latency,
+// never the request.
 package cache
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -16,14 +35,25 @@ var ErrMiss = errors.New("cache miss")
 
 // Cache wraps a Redis client with a per-call timeout.
 type Cache struct {
-	rdb     *redis.Client
-	timeout time.Duration
+	rdb      *redis.Client
+	timeout  time.Duration
+	leaseTTL time.Duration
 }
 
-// New returns a cache over rdb whose calls give up after timeout.
-func New(rdb *redis.Client, timeout time.Duration) *Cache {
-	return &Cache{rdb: rdb, timeout: timeout}
+// New returns a cache over rdb whose calls give up after timeout. A lease
+// lives leaseTTL: long enough for one database read, short enough that a
+// reader that died holding it delays the others only briefly.
+func New(rdb *redis.Client, timeout, leaseTTL time.Duration) *Cache {
+	return &Cache{rdb: rdb, timeout: timeout, leaseTTL: leaseTTL}
 }
+
+// Key names the cached value of an entity. The braces are a Redis Cluster
+// hash tag: the value, its lease and its version land in one slot, so one
+// script may touch all three.
+func Key(kind string, id int64) string { return "{" + kind + ":" + strconv.FormatInt(id, 10) + "}" }
+
+func leaseKey(key string) string   { return key + ":lease" }
+func versionKey(key string) string { return key + ":v" }
 
 // Get returns the cached value, ErrMiss, or the Redis error.
 func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
@@ -36,18 +66,96 @@ func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
 	return b, err
 }
 
-// Set stores value under key for ttl.
-func (c *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+// MGet returns the cached values of keys, nil where a key is not cached,
+// in one round trip.
+func (c *Cache) MGet(ctx context.Context, keys ...string) ([][]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	return c.rdb.Set(ctx, key, value, ttl).Err()
+	vals, err := c.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(vals))
+	for i, v := range vals {
+		if s, ok := v.(string); ok {
+			out[i] = []byte(s)
+		}
+	}
+	return out, nil
 }
 
-// Delete removes key.
-func (c *Cache) Delete(ctx context.Context, key string) error {
+// Lease tries to take the fill lease on key. ok is false when another
+// reader holds it.
+func (c *Cache) Lease(ctx context.Context, key string) (token string, ok bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	return c.rdb.Del(ctx, key).Err()
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	token = hex.EncodeToString(b[:])
+	ok, err = c.rdb.SetNX(ctx, leaseKey(key), token, c.leaseTTL).Result()
+	return token, ok, err
+}
+
+// fillScript sets the value only while the caller's lease is still there
+// and no newer version is cached, and releases the lease. A write in
+// between deleted the lease: then the value the caller read may be older
+// than the write, and is dropped.
+var fillScript = redis.NewScript(`
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2])
+local cur = tonumber(redis.call('GET', KEYS[3]) or '0')
+if tonumber(ARGV[2]) < cur then return 0 end
+redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+return 1`)
+
+// Fill stores value (of the given version) under key for ttl if token still
+// holds the lease, and reports whether it did.
+func (c *Cache) Fill(ctx context.Context, key, token string, version int64, value []byte, ttl time.Duration) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	n, err := fillScript.Run(ctx, c.rdb, []string{key, leaseKey(key), versionKey(key)},
+		token, version, value, ttl.Milliseconds()).Int()
+	return n == 1, err
+}
+
+// Release gives a lease back without filling (the read failed).
+func (c *Cache) Release(ctx context.Context, key, token string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return releaseScript.Run(ctx, c.rdb, []string{leaseKey(key)}, token).Err()
+}
+
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0`)
+
+// Invalidate deletes the value and any lease on it, so that no fill from a
+// read that started before the write can land.
+func (c *Cache) Invalidate(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.rdb.Del(ctx, key, leaseKey(key)).Err()
+}
+
+// setVersionedScript is write-through's set: refused when the cache holds a
+// newer version; it also drops any lease, so an older read cannot fill after.
+var setVersionedScript = redis.NewScript(`
+local cur = tonumber(redis.call('GET', KEYS[3]) or '0')
+if tonumber(ARGV[1]) < cur then return 0 end
+redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('DEL', KEYS[2])
+return 1`)
+
+// SetVersioned stores value under key for ttl unless a newer version is
+// cached, and reports whether it did.
+func (c *Cache) SetVersioned(ctx context.Context, key string, version int64, value []byte, ttl time.Duration) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	n, err := setVersionedScript.Run(ctx, c.rdb, []string{key, leaseKey(key), versionKey(key)},
+		version, value, ttl.Milliseconds()).Int()
+	return n == 1, err
 }
 
 // Ping checks that Redis answers.

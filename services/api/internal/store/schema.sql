@@ -7,3 +7,10 @@ CREATE TABLE IF NOT EXISTS users (
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- Every write takes the next number of this sequence as the row's version,
+-- under the row lock, so versions order the writes to one user exactly, and
+-- a user deleted then created again continues upwards. The cache compares
+-- versions to refuse an older copy than the one it holds.
+CREATE SEQUENCE IF NOT EXISTS users_version_seq;
+ALTER TABLE users ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT nextval('users_version_seq');

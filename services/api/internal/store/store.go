@@ -26,6 +26,7 @@ type User struct {
 	Email     string    `json:"email,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	Version   int64     `json:"version"`
 }
 
 // ErrNotFound means the shard holds no user with that id.
@@ -130,24 +131,35 @@ func (s *Store) observe(shardID int, op string, start time.Time, err error) erro
 	return err
 }
 
-// Get reads one user from its shard.
-func (s *Store) Get(ctx context.Context, id int64) (User, error) {
+// Get reads one user from its shard. When there is none it returns
+// ErrNotFound and, as version, a number at least as high as the version of
+// any write already committed on the shard (the sequence's last value): the
+// version under which "absent" may be cached.
+func (s *Store) Get(ctx context.Context, id int64) (User, int64, error) {
 	sh := s.ShardOf(id)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
 	var u User
-	var email *string
-	err := s.pools[sh].QueryRow(ctx,
-		`SELECT id, name, email, created_at, updated_at FROM users WHERE id = $1`, id,
-	).Scan(&u.ID, &u.Name, &email, &u.CreatedAt, &u.UpdatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = ErrNotFound
+	var uid *int64
+	var name, email *string
+	var created, updated *time.Time
+	var version *int64
+	var seq int64
+	err := s.pools[sh].QueryRow(ctx, `
+		SELECT u.id, u.name, u.email, u.created_at, u.updated_at, u.version, s.last_value
+		FROM (SELECT last_value FROM users_version_seq) s LEFT JOIN users u ON u.id = $1`, id,
+	).Scan(&uid, &name, &email, &created, &updated, &version, &seq)
+	if err == nil && uid == nil {
+		return User{}, seq, s.observe(sh, "get", start, ErrNotFound)
 	}
-	if email != nil {
-		u.Email = *email
+	if err == nil {
+		u = User{ID: *uid, Name: *name, CreatedAt: *created, UpdatedAt: *updated, Version: *version}
+		if email != nil {
+			u.Email = *email
+		}
 	}
-	return u, s.observe(sh, "get", start, err)
+	return u, u.Version, s.observe(sh, "get", start, err)
 }
 
 // Put creates or replaces a user on its shard and reports whether it was
@@ -161,20 +173,47 @@ func (s *Store) Put(ctx context.Context, u User) (User, bool, error) {
 	if u.Email != "" {
 		email = &u.Email
 	}
-	var created bool
-	var stored User
-	var storedEmail *string
 	// xmax is 0 on a freshly inserted row version: the cheapest way to tell
 	// an insert from an update in one round trip.
-	err := s.pools[sh].QueryRow(ctx, `
+	row := s.pools[sh].QueryRow(ctx, `
 		INSERT INTO users (id, name, email) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email, updated_at = now()
-		RETURNING id, name, email, created_at, updated_at, (xmax = 0)`, u.ID, u.Name, email,
-	).Scan(&stored.ID, &stored.Name, &storedEmail, &stored.CreatedAt, &stored.UpdatedAt, &created)
-	if storedEmail != nil {
-		stored.Email = *storedEmail
-	}
+		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email,
+			updated_at = now(), version = nextval('users_version_seq')
+		RETURNING id, name, email, created_at, updated_at, version, (xmax = 0)`, u.ID, u.Name, email)
+	var created bool
+	stored, err := scanUser(row, &created)
 	return stored, created, s.observe(sh, "put", start, err)
+}
+
+// Delete removes a user from its shard. It returns the version of the
+// deletion: later than any write before it, earlier than any after.
+func (s *Store) Delete(ctx context.Context, id int64) (int64, error) {
+	sh := s.ShardOf(id)
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	var version int64
+	err := s.pools[sh].QueryRow(ctx,
+		`DELETE FROM users WHERE id = $1 RETURNING nextval('users_version_seq')`, id).Scan(&version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = ErrNotFound
+	}
+	return version, s.observe(sh, "delete", start, err)
+}
+
+// scanUser reads the user columns, in the order every query above selects
+// them, and any extra columns into extra.
+func scanUser(row pgx.Row, extra ...any) (User, error) {
+	var u User
+	var email *string
+	err := row.Scan(append([]any{&u.ID, &u.Name, &email, &u.CreatedAt, &u.UpdatedAt, &u.Version}, extra...)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, ErrNotFound
+	}
+	if email != nil {
+		u.Email = *email
+	}
+	return u, err
 }
 
 // Migrate applies the schema to every shard; it is idempotent. Replicas

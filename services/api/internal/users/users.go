@@ -1,5 +1,7 @@
-// Package users serves /users over a sharded store with a cache-aside cache
-// in front of it: the guide's chapter 3 and 4 made into an HTTP API.
+// Package users serves /users over a sharded store with a Redis cache in
+// front of it: the guide's chapters 3 and 4 made into an HTTP API, with what
+// the guide's ten-line cache-aside leaves out (stampedes, stale fills, a
+// cache that dies) handled.
 package users
 
 import (
@@ -8,147 +10,262 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
 
 	"scalelab/services/api/internal/cache"
 	"scalelab/services/api/internal/store"
 	"scalelab/services/platform"
 )
 
-// MaxBodyBytes bounds a PUT body: a user is a few hundred bytes.
-const MaxBodyBytes = 64 << 10
+// Strategy says how writes reach the cache.
+type Strategy string
 
-// Handler serves users with cache-aside reads and invalidating writes.
-type Handler struct {
-	store   *store.Store
-	cache   *cache.Cache
-	ttl     time.Duration
-	logger  *slog.Logger
-	lookups *prometheus.CounterVec
+const (
+	// CacheAside: reads fill the cache on a miss; writes invalidate.
+	CacheAside Strategy = "cache-aside"
+	// WriteThrough: reads fill on a miss too; writes set the new value.
+	WriteThrough Strategy = "write-through"
+	// NoCache: every read goes to the shard.
+	NoCache Strategy = "none"
+)
+
+// ParseStrategy accepts the names of CACHE_STRATEGY.
+func ParseStrategy(s string) (Strategy, error) {
+	switch st := Strategy(s); st {
+	case CacheAside, WriteThrough, NoCache:
+		return st, nil
+	}
+	return "", fmt.Errorf("%q is not a cache strategy (cache-aside, write-through, none)", s)
 }
 
-// NewHandler builds the users handler; lookups are counted on reg.
-func NewHandler(st *store.Store, c *cache.Cache, ttl time.Duration, logger *slog.Logger, reg prometheus.Registerer) *Handler {
-	h := &Handler{store: st, cache: c, ttl: ttl, logger: logger,
-		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scalelab_api_cache_requests_total",
-			Help: "Cache lookups by operation and result (hit, miss, error).",
-		}, []string{"op", "result"}),
-	}
-	reg.MustRegister(h.lookups)
+// Breaker says whether the cache may be used now, and learns from results.
+type Breaker interface {
+	Allow() bool
+	Success()
+	Failure()
+}
+
+// Options tune the cache behaviour.
+type Options struct {
+	Strategy    Strategy
+	TTL         time.Duration // lifetime of a cached user; up to 10% jitter is added
+	NegativeTTL time.Duration // lifetime of a cached "no such user"
+	LeaseWait   time.Duration // how long a miss waits for another reader's fill
+}
+
+// absent is how "no such user" is cached: JSON null, never a user.
+var absent = []byte("null")
+
+// IDs mints user ids that are unique across replicas and shards without
+// asking anyone (idgen's Snowflake layout).
+type IDs interface{ Next() (int64, error) }
+
+// Handler serves users.
+type Handler struct {
+	store   *store.Store
+	ids     IDs
+	cache   *cache.Cache
+	breaker Breaker
+	opts    Options
+	logger  *slog.Logger
+	flight  singleflight.Group
+	pending *pendingInvalidations
+	m       metrics
+}
+
+// NewHandler builds the users handler; its metrics are registered on reg.
+// It retries failed invalidations in the background until ctx ends.
+func NewHandler(ctx context.Context, st *store.Store, c *cache.Cache, b Breaker, ids IDs, opts Options, logger *slog.Logger, reg prometheus.Registerer) *Handler {
+	h := &Handler{store: st, ids: ids, cache: c, breaker: b, opts: opts, logger: logger, m: newMetrics(reg)}
+	h.pending = newPendingInvalidations(c, logger, h.m)
+	go h.pending.run(ctx)
 	return h
 }
 
-func cacheKey(id int64) string { return "user:" + strconv.FormatInt(id, 10) }
-
-// ParseID accepts a decimal id in [1, 2^63-1] with no sign, spaces or
-// leading zeros, so that each user has exactly one spelling (and one cache
-// key and one shard).
-func ParseID(s string) (int64, error) {
-	if s == "" || len(s) > 19 || (len(s) > 1 && s[0] == '0') {
-		return 0, fmt.Errorf("id %q must be a positive decimal integer without leading zeros", s)
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, fmt.Errorf("id %q must be a positive decimal integer", s)
-		}
-	}
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id < 1 {
-		return 0, fmt.Errorf("id %q is out of range [1, %d]", s, int64(1<<63-1))
-	}
-	return id, nil
+// result is a user read: its JSON (or absent), and where it came from.
+type result struct {
+	body   []byte
+	xcache string // HIT, MISS or BYPASS
 }
 
-// Get answers GET /users/{id}: cache, then on a miss the shard, then a
-// cache set with the TTL.
+func (r result) found() bool { return string(r.body) != string(absent) }
+
+// Get answers GET /users/{id}.
 func (h *Handler) Get(w http.ResponseWriter, r *http.Request) {
-	id, err := ParseID(r.PathValue("id"))
-	if err != nil {
-		platform.WriteProblem(w, r, http.StatusBadRequest, err.Error())
+	id, ok := h.pathID(w, r)
+	if !ok {
 		return
 	}
-	w.Header().Set("X-Shard", strconv.Itoa(h.store.ShardOf(id)))
-
-	// 1. Ask the cache. A cache error is not the client's problem: count
-	// it, log it and read the database as on a miss.
-	body, err := h.cache.Get(r.Context(), cacheKey(id))
-	switch {
-	case err == nil:
-		h.lookups.WithLabelValues("get", "hit").Inc()
-		writeJSON(w, http.StatusOK, "HIT", body)
-		return
-	case errors.Is(err, cache.ErrMiss):
-		h.lookups.WithLabelValues("get", "miss").Inc()
-	default:
-		h.lookups.WithLabelValues("get", "error").Inc()
-		h.logger.Warn("cache get failed; reading the shard", "request_id", platform.RequestID(r.Context()), "err", err)
-	}
-
-	// 2. Read the shard that owns the id.
-	u, err := h.store.Get(r.Context(), id)
+	res, err := h.read(r.Context(), id)
 	if err != nil {
 		h.storeError(w, r, err)
 		return
 	}
-	body, _ = json.Marshal(u)
-
-	// 3. Fill the cache for the next reader; a failure only costs the next
-	// reader a miss.
-	if err := h.cache.Set(r.Context(), cacheKey(id), body, h.ttl); err != nil {
-		h.logger.Warn("cache set failed", "request_id", platform.RequestID(r.Context()), "err", err)
-	}
-	writeJSON(w, http.StatusOK, "MISS", body)
-}
-
-// putRequest is the body of PUT /users/{id}.
-type putRequest struct {
-	Name  string `json:"name"`
-	Email string `json:"email"`
-}
-
-// ParsePut decodes and validates a PUT body: one JSON object, known fields
-// only, a non-empty name.
-func ParsePut(r *http.Request, w http.ResponseWriter) (putRequest, int, error) {
-	var req putRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return req, http.StatusRequestEntityTooLarge, fmt.Errorf("body is larger than %d bytes", MaxBodyBytes)
-		}
-		return req, http.StatusBadRequest, fmt.Errorf("body must be a JSON object like {\"name\":\"Ada\"}: %v", err)
-	}
-	if dec.More() {
-		return req, http.StatusBadRequest, errors.New("body must hold exactly one JSON object")
-	}
-	req.Name = strings.TrimSpace(req.Name)
-	switch {
-	case req.Name == "":
-		return req, http.StatusBadRequest, errors.New("name is required")
-	case len(req.Name) > 200:
-		return req, http.StatusBadRequest, errors.New("name is longer than 200 bytes")
-	case len(req.Email) > 320:
-		return req, http.StatusBadRequest, errors.New("email is longer than 320 bytes")
-	}
-	return req, 0, nil
-}
-
-// Put answers PUT /users/{id}: write the shard, then invalidate the cache,
-// so the next read loads the new row.
-func (h *Handler) Put(w http.ResponseWriter, r *http.Request) {
-	id, err := ParseID(r.PathValue("id"))
-	if err != nil {
-		platform.WriteProblem(w, r, http.StatusBadRequest, err.Error())
+	w.Header().Set("X-Cache", res.xcache)
+	if !res.found() {
+		platform.WriteProblem(w, r, http.StatusNotFound, "no user with id "+strconv.FormatInt(id, 10))
 		return
 	}
-	w.Header().Set("X-Shard", strconv.Itoa(h.store.ShardOf(id)))
+	writeJSON(w, http.StatusOK, res.body)
+}
+
+// useCache says whether reads may use Redis now: not when the strategy is
+// none, not while the breaker is open, and not while an invalidation of
+// this replica's has yet to reach Redis (the cache may hold what it failed
+// to remove).
+func (h *Handler) useCache() bool {
+	return h.opts.Strategy != NoCache && h.pending.empty() && h.breaker.Allow()
+}
+
+// observe reports a Redis call's outcome to the breaker.
+func (h *Handler) observe(err error) {
+	if err == nil || errors.Is(err, cache.ErrMiss) {
+		h.breaker.Success()
+	} else {
+		h.breaker.Failure()
+	}
+}
+
+// read is cache-aside's read: the cache, then on a miss one load shared by
+// every concurrent miss of this replica.
+func (h *Handler) read(ctx context.Context, id int64) (result, error) {
+	key := cache.Key("user", id)
+	if !h.useCache() {
+		h.m.cache.WithLabelValues("get", "bypass").Inc()
+		return h.readShard(ctx, id, "BYPASS")
+	}
+	b, err := h.cache.Get(ctx, key)
+	h.observe(err)
+	switch {
+	case err == nil && string(b) == string(absent):
+		h.m.cache.WithLabelValues("get", "negative_hit").Inc()
+		return result{b, "HIT"}, nil
+	case err == nil:
+		h.m.cache.WithLabelValues("get", "hit").Inc()
+		return result{b, "HIT"}, nil
+	case errors.Is(err, cache.ErrMiss):
+		h.m.cache.WithLabelValues("get", "miss").Inc()
+	default:
+		h.m.cache.WithLabelValues("get", "error").Inc()
+		h.logger.Warn("cache get failed; reading the shard", "request_id", platform.RequestID(ctx), "err", err)
+		return h.readShard(ctx, id, "BYPASS")
+	}
+
+	// The load serves every waiter, so it must not die with the first
+	// caller's request; the store's own timeout still bounds it.
+	v, err, shared := h.flight.Do(key, func() (any, error) {
+		return h.load(context.WithoutCancel(ctx), id, key)
+	})
+	if shared {
+		h.m.shared.Inc()
+	}
+	if err != nil {
+		return result{}, err
+	}
+	return v.(result), nil
+}
+
+// load fills key for a miss. Only the holder of the lease reads the shard
+// and fills; the others (on other replicas) wait briefly for its value.
+func (h *Handler) load(ctx context.Context, id int64, key string) (result, error) {
+	token, leased, err := h.cache.Lease(ctx, key)
+	h.observe(err)
+	if err != nil {
+		h.m.cache.WithLabelValues("lease", "error").Inc()
+		return h.readShard(ctx, id, "BYPASS")
+	}
+	if !leased {
+		if b, ok := h.awaitFill(ctx, key); ok {
+			return result{b, "HIT"}, nil
+		}
+		// The holder is slow or gone: read the shard, but leave the fill
+		// to the lease holder.
+		return h.readShard(ctx, id, "MISS")
+	}
+
+	// The previous holder may have filled the key between our miss and our
+	// lease: look again before paying for a shard read.
+	if b, err := h.cache.Get(ctx, key); err == nil {
+		h.observe(h.cache.Release(ctx, key, token))
+		return result{b, "HIT"}, nil
+	}
+
+	u, version, err := h.store.Get(ctx, id)
+	body, ttl := absent, h.opts.NegativeTTL
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		h.observe(h.cache.Release(ctx, key, token))
+		return result{}, err
+	default:
+		body, _ = json.Marshal(u)
+		ttl = jitter(h.opts.TTL)
+	}
+	stored, err := h.cache.Fill(ctx, key, token, version, body, ttl)
+	h.observe(err)
+	switch {
+	case err != nil:
+		h.m.cache.WithLabelValues("fill", "error").Inc()
+		h.logger.Warn("cache fill failed", "request_id", platform.RequestID(ctx), "err", err)
+	case stored:
+		h.m.cache.WithLabelValues("fill", "stored").Inc()
+	default:
+		// A write came between our read and our fill: what we read may
+		// be older than it, so it must not be cached. It is still a
+		// correct answer for this request, which began before the write.
+		h.m.cache.WithLabelValues("fill", "refused").Inc()
+	}
+	return result{body, "MISS"}, nil
+}
+
+// awaitFill polls for the value another reader is filling, up to LeaseWait.
+func (h *Handler) awaitFill(ctx context.Context, key string) ([]byte, bool) {
+	deadline := time.Now().Add(h.opts.LeaseWait)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return nil, false
+		case <-time.After(5 * time.Millisecond):
+		}
+		b, err := h.cache.Get(ctx, key)
+		h.observe(err)
+		if err == nil {
+			h.m.leaseWaits.WithLabelValues("filled").Inc()
+			return b, true
+		}
+		if !errors.Is(err, cache.ErrMiss) {
+			break
+		}
+	}
+	h.m.leaseWaits.WithLabelValues("timeout").Inc()
+	return nil, false
+}
+
+// readShard reads the user from its shard without touching the cache.
+func (h *Handler) readShard(ctx context.Context, id int64, xcache string) (result, error) {
+	u, _, err := h.store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return result{absent, xcache}, nil
+	}
+	if err != nil {
+		return result{}, err
+	}
+	body, _ := json.Marshal(u)
+	return result{body, xcache}, nil
+}
+
+// Put answers PUT /users/{id}: write the shard, then the cache.
+func (h *Handler) Put(w http.ResponseWriter, r *http.Request) {
+	id, ok := h.pathID(w, r)
+	if !ok {
+		return
+	}
 	req, status, err := ParsePut(r, w)
 	if err != nil {
 		platform.WriteProblem(w, r, status, err.Error())
@@ -159,21 +276,101 @@ func (h *Handler) Put(w http.ResponseWriter, r *http.Request) {
 		h.storeError(w, r, err)
 		return
 	}
-	// The write is durable; now drop the cached copy. Use a context that
-	// survives the client hanging up, or a stale copy could outlive the write.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Second)
-	defer cancel()
-	if err := h.cache.Delete(ctx, cacheKey(id)); err != nil {
-		h.lookups.WithLabelValues("invalidate", "error").Inc()
-		h.logger.Error("cache invalidation failed; the cached copy expires with its TTL",
-			"request_id", platform.RequestID(r.Context()), "user", id, "err", err)
-	}
 	body, _ := json.Marshal(u)
+	h.afterWrite(r.Context(), id, u.Version, body, jitter(h.opts.TTL))
 	code := http.StatusOK
 	if created {
 		code = http.StatusCreated
 	}
-	writeJSON(w, code, "", body)
+	writeJSON(w, code, body)
+}
+
+// Create answers POST /users: the replica mints the id itself, so creating
+// users needs no coordination between replicas or shards.
+func (h *Handler) Create(w http.ResponseWriter, r *http.Request) {
+	req, status, err := ParsePut(r, w)
+	if err != nil {
+		platform.WriteProblem(w, r, status, err.Error())
+		return
+	}
+	id, err := h.ids.Next()
+	if err != nil {
+		h.logger.Error("minting an id failed", "request_id", platform.RequestID(r.Context()), "err", err)
+		platform.WriteProblem(w, r, http.StatusServiceUnavailable, "cannot mint an id now: "+err.Error())
+		return
+	}
+	w.Header().Set("X-Shard", strconv.Itoa(h.store.ShardOf(id)))
+	u, _, err := h.store.Put(r.Context(), store.User{ID: id, Name: req.Name, Email: req.Email})
+	if err != nil {
+		h.storeError(w, r, err)
+		return
+	}
+	body, _ := json.Marshal(u)
+	// A negative entry for this id cannot exist (it was just minted), but
+	// write-through may as well warm the cache.
+	h.afterWrite(r.Context(), id, u.Version, body, jitter(h.opts.TTL))
+	w.Header().Set("Location", "/users/"+strconv.FormatInt(id, 10))
+	writeJSON(w, http.StatusCreated, body)
+}
+
+// Delete answers DELETE /users/{id}.
+func (h *Handler) Delete(w http.ResponseWriter, r *http.Request) {
+	id, ok := h.pathID(w, r)
+	if !ok {
+		return
+	}
+	version, err := h.store.Delete(r.Context(), id)
+	if err != nil {
+		h.storeError(w, r, err)
+		return
+	}
+	h.afterWrite(r.Context(), id, version, absent, h.opts.NegativeTTL)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// afterWrite brings the cache in line with a write the shard has committed:
+// cache-aside removes the entry (and any reader's lease, so no older read
+// can fill it back); write-through sets the new value unless a newer one is
+// there. The write is durable whatever happens here, so a failure is not
+// the client's: the key is queued and removed as soon as Redis answers, and
+// until then this replica does not read from the cache.
+func (h *Handler) afterWrite(ctx context.Context, id, version int64, body []byte, ttl time.Duration) {
+	if h.opts.Strategy == NoCache {
+		return
+	}
+	key := cache.Key("user", id)
+	// The client hanging up must not leave a stale copy behind.
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	if h.opts.Strategy == WriteThrough {
+		var stored bool
+		stored, err = h.cache.SetVersioned(ctx, key, version, body, ttl)
+		if err == nil {
+			h.m.cache.WithLabelValues("set", map[bool]string{true: "stored", false: "refused"}[stored]).Inc()
+		}
+	} else {
+		err = h.cache.Invalidate(ctx, key)
+		if err == nil {
+			h.m.cache.WithLabelValues("invalidate", "ok").Inc()
+		}
+	}
+	h.observe(err)
+	if err != nil {
+		h.m.cache.WithLabelValues("invalidate", "error").Inc()
+		h.logger.Warn("cache update after a write failed; queued for retry",
+			"request_id", platform.RequestID(ctx), "key", key, "err", err)
+		h.pending.add(key)
+	}
+}
+
+func (h *Handler) pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := ParseID(r.PathValue("id"))
+	if err != nil {
+		platform.WriteProblem(w, r, http.StatusBadRequest, err.Error())
+		return 0, false
+	}
+	w.Header().Set("X-Shard", strconv.Itoa(h.store.ShardOf(id)))
+	return id, true
 }
 
 func (h *Handler) storeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -181,13 +378,13 @@ func (h *Handler) storeError(w http.ResponseWriter, r *http.Request, err error) 
 		platform.WriteProblem(w, r, http.StatusNotFound, "no user with id "+r.PathValue("id"))
 		return
 	}
+	if r.Context().Err() != nil {
+		platform.SetStatus(w, 499) // the client left; nobody reads an answer
+		return
+	}
 	var se *store.ShardError
 	if errors.As(err, &se) {
 		h.logger.Error("shard failed", "request_id", platform.RequestID(r.Context()), "shard", se.Shard, "err", se.Err)
-		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-			platform.SetStatus(w, 499)
-			return
-		}
 		platform.WriteProblem(w, r, http.StatusServiceUnavailable, fmt.Sprintf("shard %d is unavailable", se.Shard))
 		return
 	}
@@ -195,11 +392,14 @@ func (h *Handler) storeError(w http.ResponseWriter, r *http.Request, err error) 
 	platform.WriteProblem(w, r, http.StatusInternalServerError, "internal error")
 }
 
-func writeJSON(w http.ResponseWriter, status int, cacheResult string, body []byte) {
+// jitter adds up to 10% to a TTL, so that keys cached together do not all
+// expire together (and stampede together).
+func jitter(ttl time.Duration) time.Duration {
+	return ttl + time.Duration(rand.Int64N(int64(ttl)/10+1))
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
-	if cacheResult != "" {
-		w.Header().Set("X-Cache", cacheResult)
-	}
 	w.WriteHeader(status)
 	w.Write(body)
 	w.Write([]byte("\n"))

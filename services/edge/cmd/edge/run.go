@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"scalelab/services/edge/internal/httpcache"
@@ -15,10 +14,6 @@ import (
 
 // run reads the configuration, builds the cache and serves it until ctx ends.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 1 && args[1] == "healthcheck" {
-		return platform.Healthcheck(getenv)
-	}
-
 	env := platform.NewEnv(getenv)
 	base := platform.LoadBase(env, ":8080")
 	env.Required("ORIGIN_URL")
@@ -27,7 +22,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	timeout := env.Duration("ORIGIN_TIMEOUT", 30*time.Second, time.Millisecond, 10*time.Minute)
 	cacheBytes := env.Bytes("EDGE_CACHE_BYTES", 256<<20, 0)
 	maxObject := env.Bytes("EDGE_MAX_OBJECT_BYTES", 64<<20, 0)
-	servedBy := env.String("INSTANCE_ID", hostname())
+	servedBy := env.InstanceID()
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -63,24 +58,20 @@ func newOriginTransport() *http.Transport {
 			Timeout:   5 * time.Second,
 			KeepAlive: 30 * time.Second,
 		}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64, // the default, 2, would make most concurrent misses dial anew
-		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 64, // the default, 2, would make most concurrent misses dial anew
+		// Shorter than the origin's own idle timeout (90s, set by the
+		// platform): the side that sends requests must give up an idle
+		// connection before the server closes it. Otherwise a request can
+		// be written onto a connection the origin has just closed; the
+		// transport retries only idempotent requests, so a bypassed POST
+		// would fail with a 502 it did not deserve.
+		IdleConnTimeout:       60 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		// Ask for and store exactly what the origin sends: with compression
 		// on, Go would ask for gzip and transparently decompress it.
 		DisableCompression: true,
 	}
-}
-
-// hostname names this instance in X-Served-By when INSTANCE_ID is unset; in
-// a container it is the container id, which differs per replica.
-func hostname() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		return "edge"
-	}
-	return h
 }

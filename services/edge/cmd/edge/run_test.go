@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"scalelab/services/platform"
 	"scalelab/services/platform/platformtest"
 )
 
@@ -83,9 +84,11 @@ func TestRun(t *testing.T) {
 	if resp.Header.Get("X-Cache") != "MISS" || body != "not really a png" || took < rtt {
 		t.Errorf("first GET: X-Cache %q, body %q, took %v (want MISS, at least %v)", resp.Header.Get("X-Cache"), body, took, rtt)
 	}
-	resp, _, took = get("/logo.png")
-	if resp.Header.Get("X-Cache") != "HIT" || took >= rtt {
-		t.Errorf("second GET: X-Cache %q, took %v (want HIT, faster than %v)", resp.Header.Get("X-Cache"), took, rtt)
+	// The hit is not timed (on a shared machine, nothing bounds how long
+	// it takes): that it never reached the origin is checked below.
+	resp, body, _ = get("/logo.png")
+	if resp.Header.Get("X-Cache") != "HIT" || body != "not really a png" {
+		t.Errorf("second GET: X-Cache %q, body %q (want HIT)", resp.Header.Get("X-Cache"), body)
 	}
 	if got := resp.Header.Get("X-Served-By"); got != "edge-sydney" {
 		t.Errorf("X-Served-By = %q, want edge-sydney", got)
@@ -129,11 +132,12 @@ func TestRun(t *testing.T) {
 		}
 	}
 
-	// The container HEALTHCHECK runs the binary with "healthcheck".
+	// The container HEALTHCHECK (`edge healthcheck`, which platform.Main
+	// turns into this call) finds the edge ready.
 	adminAddr := strings.TrimPrefix(edge.AdminURL, "http://")
-	if err := run(context.Background(), []string{"edge", "healthcheck"}, func(k string) string {
+	if err := platform.Healthcheck(func(k string) string {
 		return map[string]string{"ADMIN_ADDR": adminAddr}[k]
-	}, io.Discard, io.Discard); err != nil {
+	}); err != nil {
 		t.Errorf("healthcheck: %v", err)
 	}
 }

@@ -45,6 +45,10 @@ type Config struct {
 	ServedBy       string            // value of X-Served-By
 	Logger         *slog.Logger
 	Now            func() time.Time // the clock; tests pass a fake one to age entries without sleeping
+	// Sleep waits out RTT before an origin request, returning early with
+	// ctx's error when it ends first. Nil means a real, context-aware
+	// sleep; tests pass one that counts the trips to the origin.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Cache is an http.Handler that proxies to the origin through a store.
@@ -59,6 +63,9 @@ type Cache struct {
 func New(cfg Config, st *store.Store[*Entry], m *Metrics) *Cache {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleep
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -103,7 +110,9 @@ func (c *Cache) lookup(key string) (*Entry, bool) {
 		return nil, false
 	}
 	if !e.Fresh(c.cfg.Now()) {
-		c.store.Delete(key)
+		// Only this very entry: between Get and here, another flight may
+		// have stored a fresh one under the key, which must stay.
+		c.store.DeleteIf(key, e)
 		return nil, false
 	}
 	return e, true
@@ -277,6 +286,11 @@ func (c *Cache) stream(w http.ResponseWriter, r *http.Request, resp *http.Respon
 		h[k] = vs
 	}
 	removeHopByHop(h)
+	// The client's request id stays: a shared, unstorable fetch may have
+	// been started by another client's request, whose id the origin echoed.
+	if id := platform.RequestID(r.Context()); id != "" {
+		h.Set(platform.RequestIDHeader, id)
+	}
 	if xcache != "BYPASS" {
 		h.Set("Age", strconv.FormatInt(int64(parseDelta(resp.Header.Get("Age"))/time.Second), 10))
 	}
@@ -299,7 +313,7 @@ func (c *Cache) stream(w http.ResponseWriter, r *http.Request, resp *http.Respon
 func (c *Cache) roundTrip(ctx context.Context, req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	resp, err := func() (*http.Response, error) {
-		if err := sleep(ctx, c.cfg.RTT); err != nil {
+		if err := c.cfg.Sleep(ctx, c.cfg.RTT); err != nil {
 			return nil, err
 		}
 		return c.cfg.Transport.RoundTrip(req)

@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"scalelab/services/edge/internal/store"
+	"scalelab/services/platform"
 )
 
 // fakeClock lets tests age entries without sleeping.
@@ -560,20 +561,102 @@ func TestOriginFailures(t *testing.T) {
 	}
 }
 
+// The simulated distance is slept before every origin request and never
+// for a hit. The sleeps are counted, not timed: a hit being fast is not
+// something a shared, noisy machine can be trusted to show.
 func TestRTTIsPaidOnMissesOnly(t *testing.T) {
 	const rtt = 300 * time.Millisecond
 	o := newOrigin(t, fixed("max-age=60", "far"))
-	e := newEdge(t, o.URL, func(c *Config, _ *int64) { c.RTT = rtt })
+	var sleeps atomic.Int64
+	e := newEdge(t, o.URL, func(c *Config, _ *int64) {
+		c.RTT = rtt
+		c.Sleep = func(ctx context.Context, d time.Duration) error {
+			if d != rtt {
+				t.Errorf("slept %v, want ORIGIN_RTT %v", d, rtt)
+			}
+			sleeps.Add(1)
+			return sleep(ctx, d)
+		}
+	})
 
 	start := time.Now()
 	expect(t, e.get(t, "/far"), 200, "MISS", "", "far")
 	if d := time.Since(start); d < rtt {
 		t.Errorf("miss took %v, less than ORIGIN_RTT %v", d, rtt)
 	}
-	start = time.Now()
+	if n := sleeps.Load(); n != 1 {
+		t.Errorf("the miss slept %d times, want 1", n)
+	}
 	expect(t, e.get(t, "/far"), 200, "HIT", "", "far")
-	if d := time.Since(start); d >= rtt {
-		t.Errorf("hit took %v, not less than ORIGIN_RTT %v", d, rtt)
+	expect(t, e.get(t, "/far"), 200, "HIT", "", "far")
+	if n := sleeps.Load(); n != 1 {
+		t.Errorf("after two hits: %d sleeps, want still 1", n)
+	}
+	if n := o.total.Load(); n != 1 {
+		t.Errorf("origin got %d requests, want 1", n)
+	}
+	// A bypass goes to the origin, so it is as far away as a miss.
+	e.do(t, http.MethodPost, "/far")
+	if n := sleeps.Load(); n != 2 {
+		t.Errorf("after a bypass: %d sleeps, want 2", n)
+	}
+}
+
+// A hit answers with the id of the request it serves, not the one of the
+// request that filled the entry (which the origin echoed back), and names
+// the edge, not the origin replica, as the one that served it.
+func TestPerAnswerHeadersAreNotReplayed(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		// As a platform service does: echo the id of the request.
+		w.Header().Set(platform.RequestIDHeader, r.Header.Get(platform.RequestIDHeader))
+		fixed("public, max-age=60", "shared")(w, r)
+	})
+	e := newEdge(t, o.URL)
+	// The edge runs behind the platform's request id middleware.
+	srv := httptest.NewServer(platform.WithRequestID(e.cache))
+	t.Cleanup(srv.Close)
+	get := func(id string) response {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/shared", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set(platform.RequestIDHeader, id)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return response{resp.StatusCode, resp.Header, string(body)}
+	}
+
+	tests := []struct{ id, xcache string }{
+		{"first-id", "MISS"},
+		{"second-id", "HIT"},
+		{"third-id", "HIT"},
+	}
+	for _, tt := range tests {
+		r := get(tt.id)
+		expect(t, r, 200, tt.xcache, "", "shared")
+		if got := r.header.Values(platform.RequestIDHeader); len(got) != 1 || got[0] != tt.id {
+			t.Errorf("%s: X-Request-Id = %q, want [%q]", tt.xcache, got, tt.id)
+		}
+		if got := r.header.Values("X-Served-By"); len(got) != 1 {
+			t.Errorf("%s: X-Served-By = %q, want only the edge's", tt.xcache, got)
+		}
+	}
+	if n := o.total.Load(); n != 1 {
+		t.Errorf("origin got %d requests, want 1", n)
+	}
+	e1, ok := e.store.Get("/shared")
+	if !ok {
+		t.Fatal("/shared was not stored")
+	}
+	for _, name := range []string{platform.RequestIDHeader, "X-Served-By"} {
+		if v, ok := e1.Header[name]; ok {
+			t.Errorf("entry stores %s: %q", name, v)
+		}
 	}
 }
 

@@ -4,12 +4,14 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"scalelab/services/platform"
 )
 
 // Entry is one stored response. It is never changed once stored, so any
 // number of requests can serve it at the same time.
 type Entry struct {
-	Header       http.Header // origin's headers, without hop-by-hop ones and without Age
+	Header       http.Header // origin's headers, without hop-by-hop, per-answer ones and Age
 	Body         []byte
 	LastModified time.Time // parsed Last-Modified, zero when absent, for If-Modified-Since
 	StoredAt     time.Time // when the edge received it
@@ -91,6 +93,7 @@ func notStorable(resp *http.Response, cc CacheControl, maxObject int64) (reason 
 func newEntry(resp *http.Response, body []byte, now time.Time, lifetime time.Duration) *Entry {
 	h := resp.Header.Clone()
 	removeHopByHop(h)
+	removePerAnswer(h)
 	initialAge := parseDelta(h.Get("Age"))
 	h.Del("Age") // recomputed on every answer
 	lastModified, _ := http.ParseTime(h.Get("Last-Modified"))
@@ -101,6 +104,20 @@ func newEntry(resp *http.Response, body []byte, now time.Time, lifetime time.Dur
 		StoredAt:     now,
 		InitialAge:   initialAge,
 		Lifetime:     lifetime,
+	}
+}
+
+// perAnswer are headers that describe the one exchange with the origin, not
+// the object: replayed from the store, a hit would answer with the id of the
+// request that filled the entry instead of its own, and name the origin
+// replica as the one that served it. The edge sets its own on every answer.
+// (Set-Cookie needs no entry here: a response with one is never stored.)
+var perAnswer = []string{platform.RequestIDHeader, platform.ServedByHeader}
+
+// removePerAnswer deletes the per-answer headers from h.
+func removePerAnswer(h http.Header) {
+	for _, name := range perAnswer {
+		h.Del(name)
 	}
 }
 

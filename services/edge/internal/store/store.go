@@ -13,8 +13,9 @@ import (
 )
 
 // Store is an LRU cache bounded by bytes. It is safe for concurrent use.
-// The zero value is not usable; call New.
-type Store[V any] struct {
+// The zero value is not usable; call New. Values are comparable so that
+// DeleteIf can tell whether the stored value is the one the caller has.
+type Store[V comparable] struct {
 	mu        sync.Mutex
 	maxBytes  int64
 	bytes     int64
@@ -25,14 +26,14 @@ type Store[V any] struct {
 	items map[string]*list.Element
 }
 
-type item[V any] struct {
+type item[V comparable] struct {
 	key   string
 	value V
 	size  int64
 }
 
 // New returns a store that holds at most maxBytes bytes of values.
-func New[V any](maxBytes int64) *Store[V] {
+func New[V comparable](maxBytes int64) *Store[V] {
 	return &Store[V]{maxBytes: maxBytes, order: list.New(), items: make(map[string]*list.Element)}
 }
 
@@ -79,6 +80,20 @@ func (s *Store[V]) Delete(key string) {
 	if el, ok := s.items[key]; ok {
 		s.remove(el)
 	}
+}
+
+// DeleteIf removes key only when the value stored under it is still v, and
+// reports whether it did. Get followed by Delete would race: between them
+// another goroutine may Set a new value, which Delete would then drop.
+func (s *Store[V]) DeleteIf(key string, v V) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	el, ok := s.items[key]
+	if !ok || el.Value.(*item[V]).value != v {
+		return false
+	}
+	s.remove(el)
+	return true
 }
 
 func (s *Store[V]) remove(el *list.Element) {

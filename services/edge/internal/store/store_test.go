@@ -141,6 +141,53 @@ func TestSetReportsWhetherStored(t *testing.T) {
 	}
 }
 
+// DeleteIf removes a key only while it still holds the value the caller
+// saw: a value stored since then is kept.
+func TestDeleteIf(t *testing.T) {
+	type entry struct{ body string }
+	stale, fresh := &entry{"stale"}, &entry{"fresh"}
+	tests := []struct {
+		name        string
+		stored      *entry // nil: key absent
+		deleteValue *entry
+		wantDeleted bool
+	}{
+		{"same value is deleted", stale, stale, true},
+		{"replaced value is kept", fresh, stale, false},
+		{"equal contents, other value, is kept", &entry{"stale"}, stale, false},
+		{"absent key", nil, stale, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New[*entry](100)
+			s.Set("other", fresh, 10)
+			if tt.stored != nil {
+				s.Set("k", tt.stored, 30)
+			}
+			if got := s.DeleteIf("k", tt.deleteValue); got != tt.wantDeleted {
+				t.Errorf("DeleteIf = %v, want %v", got, tt.wantDeleted)
+			}
+			v, ok := s.Get("k")
+			switch {
+			case tt.wantDeleted && ok:
+				t.Errorf("key still holds %v after DeleteIf", v.body)
+			case !tt.wantDeleted && tt.stored != nil && (!ok || v != tt.stored):
+				t.Errorf("key holds %v (present %v), want the stored value kept", v, ok)
+			}
+			wantBytes := int64(10)
+			if tt.stored != nil && !tt.wantDeleted {
+				wantBytes += 30
+			}
+			if s.Bytes() != wantBytes {
+				t.Errorf("Bytes = %d, want %d", s.Bytes(), wantBytes)
+			}
+			if _, ok := s.Get("other"); !ok {
+				t.Error("DeleteIf removed another key")
+			}
+		})
+	}
+}
+
 // TestConcurrent is for the race detector: the budget must hold whatever
 // the interleaving.
 func TestConcurrent(t *testing.T) {

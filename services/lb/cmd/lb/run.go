@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
@@ -19,10 +17,6 @@ import (
 )
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 1 && args[1] == "healthcheck" {
-		return platform.Healthcheck(getenv)
-	}
-
 	env := platform.NewEnv(getenv)
 	base := platform.LoadBase(env, ":8000")
 	backendList := env.Required("LB_BACKENDS")
@@ -30,11 +24,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	connectTimeout := env.Duration("LB_CONNECT_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute)
 	backendTimeout := env.Duration("LB_BACKEND_TIMEOUT", 30*time.Second, time.Millisecond, time.Hour)
 	var targets []discovery.Target
-	var targetsErr error
 	if backendList != "" { // when empty, Required has already reported it
-		targets, targetsErr = discovery.ParseTargets(backendList)
+		var err error
+		if targets, err = discovery.ParseTargets(backendList); err != nil {
+			env.Fail("LB_BACKENDS", err)
+		}
 	}
-	if err := configErr(env.Err(), "LB_BACKENDS", targetsErr); err != nil {
+	if err := env.Err(); err != nil {
 		return err
 	}
 
@@ -72,21 +68,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	)
 
 	// Every path is proxied: admin endpoints live on their own listener,
-	// so no path here is reserved.
-	mux := http.NewServeMux()
-	svc.HTTP.Handle(mux, "/", handler)
-	return svc.Run(ctx, mux)
-}
-
-// configErr joins the errors Env collected with one found by a parser
-// outside Env, in Env's format: one line, each variable named.
-func configErr(envErr error, name string, err error) error {
-	switch {
-	case err == nil:
-		return envErr
-	case envErr == nil:
-		return fmt.Errorf("invalid configuration: %s: %w", name, err)
-	default:
-		return fmt.Errorf("%w; %s: %w", envErr, name, err)
-	}
+	// so no path here is reserved. No http.ServeMux either: a mux cleans
+	// paths, answering GET //a//b or /a/../b with a 307 to another URL,
+	// and a transparent proxy must hand the backend the path the client
+	// sent, byte for byte.
+	return svc.Run(ctx, svc.HTTP.Wrap("/", handler))
 }

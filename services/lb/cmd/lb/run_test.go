@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -135,6 +136,46 @@ func TestForwardedHeaders(t *testing.T) {
 			}
 			if got := resp.Header.Get("X-Served-By"); got != "echo" {
 				t.Errorf("X-Served-By = %q, want the backend's header kept", got)
+			}
+		})
+	}
+}
+
+// A transparent proxy hands the backend the request target the client sent,
+// byte for byte: no cleaning of "//" or "..", no redirect. The requests are
+// written as raw bytes, so that no client library tidies the path first.
+func TestPathIsForwardedUnchanged(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.RequestURI)
+	}))
+	t.Cleanup(backend.Close)
+	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": backend.URL})
+	lbAddr := strings.TrimPrefix(lb.URL, "http://")
+
+	for _, target := range []string{
+		"//a//b?x=1",
+		"/a/../b",
+		"/a/./b/",
+		"/a%2Fb/%2e%2e/c?y=%2F",
+	} {
+		t.Run(target, func(t *testing.T) {
+			conn, err := net.Dial("tcp", lbAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", target, lbAddr); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK || string(body) != target {
+				t.Errorf("GET %s: %d, backend saw %q (Location %q); want 200 and the same target",
+					target, resp.StatusCode, body, resp.Header.Get("Location"))
 			}
 		})
 	}

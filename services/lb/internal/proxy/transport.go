@@ -25,7 +25,13 @@ func NewTransport(connectTimeout, responseHeaderTimeout time.Duration) *http.Tra
 		// close its connection and the next request would dial again.
 		MaxIdleConns:        4096,
 		MaxIdleConnsPerHost: 256,
-		IdleConnTimeout:     90 * time.Second,
+		// Shorter than the backends' own idle timeout (90s, set by the
+		// platform): the side that sends requests must give up an idle
+		// connection before the server closes it. Otherwise a request can
+		// be written onto a connection the backend has just closed; the
+		// transport retries only idempotent requests, so a POST would fail
+		// with a 502 it did not deserve.
+		IdleConnTimeout: 60 * time.Second,
 		// Bounds the wait for the backend's status line and headers, not
 		// the body: a long download or stream is not a slow backend.
 		ResponseHeaderTimeout: responseHeaderTimeout,

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,18 +22,14 @@ import (
 // run reads the configuration, makes sure there is something to serve, and
 // serves it until ctx ends.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 1 && args[1] == "healthcheck" {
-		return platform.Healthcheck(getenv)
-	}
-
 	env := platform.NewEnv(getenv)
 	base := platform.LoadBase(env, ":8080")
 	dir := env.String("ASSETS_DIR", "/assets")
 	cacheControl := env.String("ORIGIN_CACHE_CONTROL", "public, max-age=60")
-	generate, generateErr := parseBool("ORIGIN_GENERATE_ASSETS", env.String("ORIGIN_GENERATE_ASSETS", "true"))
+	generate := env.Bool("ORIGIN_GENERATE_ASSETS", true)
 	videoSize := env.Bytes("ORIGIN_VIDEO_SIZE", 8<<20, 1)
-	servedBy := env.String("INSTANCE_ID", hostname())
-	if err := configError(env.Err(), generateErr); err != nil {
+	servedBy := env.InstanceID()
+	if err := env.Err(); err != nil {
 		return err
 	}
 
@@ -66,12 +61,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	mux := http.NewServeMux()
 	route := func(pattern string, h http.Handler) {
-		svc.HTTP.Handle(mux, pattern, identify(servedBy, servedBytes.WithLabelValues(pattern), h))
+		svc.HTTP.Handle(mux, pattern, countBytes(servedBytes.WithLabelValues(pattern), h))
 	}
 	route("GET /api/time", timeHandler(time.Now, servedBy))
 	route("/", files.New(root, cacheControl))
 	svc.Logger.Info("origin configured", "assets_dir", dir, "cache_control", cacheControl, "served_by", servedBy)
-	return svc.Run(ctx, mux)
+	// X-Served-By outside the mux: its own answers (redirects) carry it too.
+	return svc.Run(ctx, platform.ServedBy(servedBy, mux))
 }
 
 // writeDemoAssets fills dir with the demo files when it has no video.mp4,
@@ -108,11 +104,9 @@ func timeHandler(now func() time.Time, servedBy string) http.Handler {
 	})
 }
 
-// identify names this instance on every answer (X-Served-By) and counts the
-// body bytes sent.
-func identify(servedBy string, served prometheus.Counter, next http.Handler) http.Handler {
+// countBytes counts the body bytes sent.
+func countBytes(served prometheus.Counter, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Served-By", servedBy)
 		cw := &countingWriter{ResponseWriter: w}
 		next.ServeHTTP(cw, r)
 		served.Add(float64(cw.n))
@@ -131,33 +125,3 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
-
-// parseBool reads a boolean variable. platform.Env has no boolean getter,
-// so its error is reported next to the ones Env collected.
-func parseBool(name, v string) (bool, error) {
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, fmt.Errorf("%s: %q is not a boolean (true or false)", name, v)
-	}
-	return b, nil
-}
-
-// configError makes one line of every configuration problem, like env.Err.
-func configError(envErr, extra error) error {
-	switch {
-	case extra == nil:
-		return envErr
-	case envErr == nil:
-		return fmt.Errorf("invalid configuration: %w", extra)
-	}
-	return fmt.Errorf("%w; %w", envErr, extra)
-}
-
-// hostname names this instance in X-Served-By when INSTANCE_ID is unset.
-func hostname() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		return "origin"
-	}
-	return h
-}
