@@ -161,3 +161,19 @@ func SetStatus(w http.ResponseWriter, status int) {
 		}
 	}
 }
+
+// CountingWriter counts the body bytes written through it, for handlers
+// that meter what they serve (bytes from cache, bytes from disk).
+type CountingWriter struct {
+	http.ResponseWriter
+	N int64
+}
+
+func (c *CountingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.N += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the writer below.
+func (c *CountingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }

@@ -38,6 +38,8 @@ func imageFromEnv(name, def string) string {
 type deps struct {
 	shardDSNs []string
 	redisURL  string
+	postgres  testcontainers.Container
+	redis     testcontainers.Container
 }
 
 // startDeps starts one PostgreSQL with databases shard0..shard2 and one Redis.
@@ -79,7 +81,30 @@ func startDeps(t *testing.T) deps {
 	return deps{
 		shardDSNs: []string{dsn("shard0"), dsn("shard1"), dsn("shard2")},
 		redisURL:  fmt.Sprintf("redis://%s:%s/0", rdHost, rdPort.Port()),
+		postgres:  pg,
+		redis:     rd,
 	}
+}
+
+// startPostgres starts one more PostgreSQL, for a shard the test can stop
+// on its own, and returns its container and DSN.
+func startPostgres(t *testing.T) (testcontainers.Container, string) {
+	t.Helper()
+	ctx := context.Background()
+	pg, err := testcontainers.Run(ctx, imageFromEnv("POSTGRES_IMAGE", "postgres:15-bookworm"),
+		testcontainers.WithEnv(map[string]string{"POSTGRES_PASSWORD": "test", "POSTGRES_DB": "shard"}),
+		testcontainers.WithExposedPorts("5432/tcp"),
+		testcontainers.WithWaitStrategyAndDeadline(2*time.Minute, wait.ForListeningPort("5432/tcp")),
+	)
+	testcontainers.CleanupContainer(t, pg)
+	if err != nil {
+		t.Fatalf("start postgres: %v", err)
+	}
+	host, _ := pg.Host(ctx)
+	port, _ := pg.MappedPort(ctx, "5432/tcp")
+	dsn := fmt.Sprintf("postgres://postgres:test@%s:%s/shard?sslmode=disable", host, port.Port())
+	connectRetry(t, dsn).Close(ctx)
+	return pg, dsn
 }
 
 func connectRetry(t *testing.T, dsn string) *pgx.Conn {
@@ -484,5 +509,161 @@ func TestAPINoStaleReadAfterAcknowledgedWrite(t *testing.T) {
 			}
 			t.Logf("%s: %d writes, %d reads, %d stale", strategy, acked.Load(), reads.Load(), stale.Load())
 		})
+	}
+}
+
+func TestAPIMultiGetAndScatterGatherPaging(t *testing.T) {
+	d := startDeps(t)
+	api := platformtest.Start(t, run, map[string]string{
+		"REDIS_URL": d.redisURL, "SHARD_DSNS": strings.Join(d.shardDSNs, ","), "SEED_USERS": "300",
+	})
+	get(t, api.URL+"/users/5") // cached now
+	resp, body := get(t, api.URL+"/users?ids=5,6,999999,6")
+	var many struct {
+		Users   []struct{ ID int64 }
+		Missing []int64
+	}
+	if err := json.Unmarshal([]byte(body), &many); resp.StatusCode != 200 || err != nil {
+		t.Fatalf("multi-get = %d %s", resp.StatusCode, body)
+	}
+	if len(many.Users) != 2 || many.Users[0].ID != 5 || many.Users[1].ID != 6 || fmt.Sprint(many.Missing) != "[999999]" {
+		t.Errorf("multi-get body %s", body)
+	}
+	if got := resp.Header.Get("X-Cache-Hits"); got != "1/3" {
+		t.Errorf("X-Cache-Hits = %q, want 1/3", got)
+	}
+
+	// Walk every page: ids 1..300 exactly once, in order, across 3 shards.
+	var ids []int64
+	next, pages := "/users?limit=50", 0
+	for next != "" && pages < 20 {
+		resp, body := get(t, api.URL+next)
+		var page struct {
+			Users []struct{ ID int64 }
+			Next  string
+		}
+		if err := json.Unmarshal([]byte(body), &page); resp.StatusCode != 200 || err != nil {
+			t.Fatalf("GET %s = %d %s", next, resp.StatusCode, body)
+		}
+		for _, u := range page.Users {
+			ids = append(ids, u.ID)
+		}
+		next, pages = page.Next, pages+1
+	}
+	if len(ids) != 300 || pages != 6 {
+		t.Fatalf("paging returned %d ids in %d pages, want 300 in 6", len(ids), pages)
+	}
+	for i, id := range ids {
+		if id != int64(i+1) {
+			t.Fatalf("page order broken at %d: %d", i, id)
+		}
+	}
+	for _, bad := range []string{"/users?ids=abc", "/users?ids=", "/users?limit=500", "/users?after=-3"} {
+		if resp, body := get(t, api.URL+bad); resp.StatusCode != 400 {
+			t.Errorf("GET %s = %d %s, want 400", bad, resp.StatusCode, body)
+		}
+	}
+}
+
+// A shard that goes down takes only its own users with it, and fast; the
+// cached ones of them are even still served.
+func TestAPIShardDownOnlyItsUsersFail(t *testing.T) {
+	d := startDeps(t)
+	lone, loneDSN := startPostgres(t)
+	api := platformtest.Start(t, run, map[string]string{
+		"REDIS_URL": d.redisURL, "SHARD_DSNS": strings.Join([]string{d.shardDSNs[0], d.shardDSNs[1], loneDSN}, ","),
+		"SEED_USERS": "60", "DB_TIMEOUT": "1s",
+	})
+	onShard := map[string][]string{}
+	for id := 1; id <= 60; id++ {
+		s := strconv.Itoa(id)
+		sh := fmt.Sprint(crc32.ChecksumIEEE([]byte(s)) % 3)
+		onShard[sh] = append(onShard[sh], s)
+	}
+	cached := onShard["2"][0]
+	get(t, api.URL+"/users/"+cached)
+	if err := lone.Stop(context.Background(), nil); err != nil {
+		t.Fatalf("stop shard 2: %v", err)
+	}
+	for _, id := range onShard["2"][1:6] {
+		resp, body := get(t, api.URL+"/users/"+id)
+		if resp.StatusCode != 503 || !strings.Contains(body, "shard 2") || resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("user %d on the stopped shard: %d %s, want 503 problem naming shard 2", mustAtoi(id), resp.StatusCode, body)
+		}
+	}
+	if resp, _ := get(t, api.URL+"/users/"+cached); resp.StatusCode != 200 || resp.Header.Get("X-Cache") != "HIT" {
+		t.Errorf("cached user of the stopped shard: %d %s, want 200 HIT", resp.StatusCode, resp.Header.Get("X-Cache"))
+	}
+	for _, sh := range []string{"0", "1"} {
+		for _, id := range onShard[sh][:5] {
+			if resp, body := get(t, api.URL+"/users/"+id); resp.StatusCode != 200 {
+				t.Errorf("user %s on healthy shard %s: %d %s", id, sh, resp.StatusCode, body)
+			}
+		}
+	}
+	if resp, body := get(t, api.URL+"/users?limit=10"); resp.StatusCode != 503 || !strings.Contains(body, "shard 2") {
+		t.Errorf("a page needs every shard: %d %s, want 503 naming shard 2", resp.StatusCode, body)
+	}
+	if resp, _ := get(t, api.AdminURL+"/readyz"); resp.StatusCode != 200 {
+		t.Errorf("readyz = %d: a replica with one shard down still serves the others", resp.StatusCode)
+	}
+}
+
+func mustAtoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
+// Redis stopped under load costs no failed request: reads and writes go on
+// against the shards.
+func TestAPIRedisStoppedMidLoadFailsNothing(t *testing.T) {
+	d := startDeps(t)
+	api := platformtest.Start(t, run, map[string]string{
+		"REDIS_URL": d.redisURL, "SHARD_DSNS": strings.Join(d.shardDSNs, ","), "SEED_USERS": "100",
+		"REDIS_TIMEOUT": "100ms",
+	})
+	var failures, requests atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := 1 + (w*31+i)%100
+				var resp *http.Response
+				var err error
+				if i%10 == 0 {
+					req, _ := http.NewRequest(http.MethodPut, fmt.Sprintf("%s/users/%d", api.URL, id), strings.NewReader(`{"name":"load"}`))
+					resp, err = http.DefaultClient.Do(req)
+				} else {
+					resp, err = http.Get(fmt.Sprintf("%s/users/%d", api.URL, id))
+				}
+				requests.Add(1)
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode >= 500 {
+					failures.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(time.Second)
+	if err := d.redis.Stop(context.Background(), nil); err != nil {
+		t.Fatalf("stop redis: %v", err)
+	}
+	before := requests.Load()
+	time.Sleep(2 * time.Second)
+	close(stop)
+	wg.Wait()
+	if requests.Load()-before < 50 {
+		t.Fatalf("only %d requests ran after Redis stopped", requests.Load()-before)
+	}
+	if failures.Load() != 0 {
+		t.Fatalf("%d of %d requests failed", failures.Load(), requests.Load())
 	}
 }

@@ -88,7 +88,7 @@ func Open(dsns []string, router shard.Router, opts Options, reg prometheus.Regis
 		s.pools = append(s.pools, pool)
 	}
 	if reg != nil {
-		reg.MustRegister(s.queries, s.latency)
+		reg.MustRegister(s.queries, s.latency, newPoolCollector(s.pools))
 	}
 	return s, nil
 }
@@ -257,4 +257,70 @@ var firstNames = []string{"Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald",
 
 func seedName(id int64) string {
 	return firstNames[id%int64(len(firstNames))] + " #" + strconv.FormatInt(id, 10)
+}
+
+// GetMany reads the users with the given ids from one shard, in one query.
+// Ids that are absent are simply not in the result.
+func (s *Store) GetMany(ctx context.Context, shardID int, ids []int64) ([]User, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	rows, err := s.pools[shardID].Query(ctx,
+		`SELECT id, name, email, created_at, updated_at, version FROM users WHERE id = ANY($1)`, ids)
+	var users []User
+	if err == nil {
+		users, err = collectUsers(rows)
+	}
+	return users, s.observe(shardID, "get_many", start, err)
+}
+
+// Page reads up to limit users with ids above after from one shard, in id
+// order. Listing users has no shard key, so a page asks every shard for one
+// (scatter) and merges their answers (gather).
+func (s *Store) Page(ctx context.Context, shardID int, after int64, limit int) ([]User, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	rows, err := s.pools[shardID].Query(ctx,
+		`SELECT id, name, email, created_at, updated_at, version FROM users WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	var users []User
+	if err == nil {
+		users, err = collectUsers(rows)
+	}
+	return users, s.observe(shardID, "page", start, err)
+}
+
+func collectUsers(rows pgx.Rows) ([]User, error) {
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (User, error) { return scanUser(row) })
+}
+
+// poolCollector exports each shard pool's saturation at scrape time: a pool
+// whose acquired connections sit at its maximum, with waits growing, is the
+// shard being the bottleneck.
+type poolCollector struct {
+	pools []*pgxpool.Pool
+	conns *prometheus.Desc
+	waits *prometheus.Desc
+	max   *prometheus.Desc
+}
+
+func newPoolCollector(pools []*pgxpool.Pool) *poolCollector {
+	return &poolCollector{
+		pools: pools,
+		conns: prometheus.NewDesc("scalelab_api_db_pool_connections", "Connections of each shard's pool, by state (acquired, idle).", []string{"shard", "state"}, nil),
+		waits: prometheus.NewDesc("scalelab_api_db_pool_acquire_waits_total", "Acquires that had to wait for a free connection, by shard.", []string{"shard"}, nil),
+		max:   prometheus.NewDesc("scalelab_api_db_pool_max_connections", "Size limit of each shard's pool (DB_MAX_CONNS).", []string{"shard"}, nil),
+	}
+}
+
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.conns; ch <- c.waits; ch <- c.max }
+
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	for i, p := range c.pools {
+		st, shard := p.Stat(), strconv.Itoa(i)
+		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(st.AcquiredConns()), shard, "acquired")
+		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(st.IdleConns()), shard, "idle")
+		ch <- prometheus.MustNewConstMetric(c.waits, prometheus.CounterValue, float64(st.EmptyAcquireCount()), shard)
+		ch <- prometheus.MustNewConstMetric(c.max, prometheus.GaugeValue, float64(st.MaxConns()), shard)
+	}
 }

@@ -64,4 +64,3 @@ func ParsePut(r *http.Request, w http.ResponseWriter) (putRequest, int, error) {
 	}
 	return req, 0, nil
 }
-

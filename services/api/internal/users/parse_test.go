@@ -1,6 +1,7 @@
 package users
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -117,4 +118,69 @@ func TestParseStrategy(t *testing.T) {
 			t.Errorf("ParseStrategy(%q) accepted", bad)
 		}
 	}
+}
+
+func TestParseIDs(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []int64
+		wantErr bool
+	}{
+		{"1,2,3", []int64{1, 2, 3}, false},
+		{"3, 1 ,3", []int64{3, 1}, false},
+		{"", nil, true},
+		{"1,,2", nil, true},
+		{"1,x", nil, true},
+		{strings.Repeat("1,", MaxBatch) + "1", nil, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseIDs(tt.in)
+		if (err != nil) != tt.wantErr || fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("ParseIDs(%q) = %v, %v; want %v, error=%v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestParsePage(t *testing.T) {
+	tests := []struct {
+		after, limit string
+		wantAfter    int64
+		wantLimit    int
+		wantErr      bool
+	}{
+		{"", "", 0, 20, false},
+		{"0", "5", 0, 5, false},
+		{"42", "100", 42, 100, false},
+		{"42", "101", 0, 0, true},
+		{"42", "0", 0, 0, true},
+		{"-1", "", 0, 0, true},
+		{"x", "", 0, 0, true},
+	}
+	for _, tt := range tests {
+		a, l, err := ParsePage(tt.after, tt.limit)
+		if (err != nil) != tt.wantErr || a != tt.wantAfter || l != tt.wantLimit {
+			t.Errorf("ParsePage(%q, %q) = %d, %d, %v", tt.after, tt.limit, a, l, err)
+		}
+	}
+}
+
+func FuzzParseIDs(f *testing.F) {
+	f.Add("1,2,3")
+	f.Add(",")
+	f.Fuzz(func(t *testing.T, s string) {
+		ids, err := ParseIDs(s)
+		if err != nil {
+			return
+		}
+		if len(ids) == 0 || len(ids) > MaxBatch {
+			t.Fatalf("ParseIDs(%q) returned %d ids", s, len(ids))
+		}
+		seen := map[int64]bool{}
+		for _, id := range ids {
+			if id < 1 || seen[id] {
+				t.Fatalf("ParseIDs(%q) returned %v", s, ids)
+			}
+			seen[id] = true
+		}
+	})
 }

@@ -133,9 +133,9 @@ func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *Entry, xca
 	h.Set("Age", strconv.FormatInt(int64(e.Age(c.cfg.Now())/time.Second), 10))
 	h.Set("X-Cache", xcache)
 	h.Set("X-Served-By", c.cfg.ServedBy)
-	cw := &countingWriter{ResponseWriter: w}
+	cw := &platform.CountingWriter{ResponseWriter: w}
 	http.ServeContent(cw, r, "", e.LastModified, bytes.NewReader(e.Body))
-	c.metrics.servedBytes.WithLabelValues(source).Add(float64(cw.n))
+	c.metrics.servedBytes.WithLabelValues(source).Add(float64(cw.N))
 }
 
 // fill is what one shared origin fetch produced: either an entry every
@@ -423,17 +423,3 @@ func joinValues(h http.Header, name string) string {
 	}
 	return b.String()
 }
-
-// countingWriter counts the body bytes written through it.
-type countingWriter struct {
-	http.ResponseWriter
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.ResponseWriter.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }

@@ -107,21 +107,8 @@ func timeHandler(now func() time.Time, servedBy string) http.Handler {
 // countBytes counts the body bytes sent.
 func countBytes(served prometheus.Counter, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cw := &countingWriter{ResponseWriter: w}
+		cw := &platform.CountingWriter{ResponseWriter: w}
 		next.ServeHTTP(cw, r)
-		served.Add(float64(cw.n))
+		served.Add(float64(cw.N))
 	})
 }
-
-type countingWriter struct {
-	http.ResponseWriter
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.ResponseWriter.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }

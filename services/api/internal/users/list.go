@@ -1,0 +1,200 @@
+package users
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"scalelab/services/api/internal/cache"
+	"scalelab/services/api/internal/store"
+	"scalelab/services/platform"
+)
+
+// MaxBatch bounds GET /users?ids=... and the page size of GET /users.
+const MaxBatch = 100
+
+// List answers GET /users: a multi-get with ?ids=1,2,3, or else one page of
+// every user in id order with ?after=ID&limit=N.
+func (h *Handler) List(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Has("ids") {
+		h.multiGet(w, r, q.Get("ids"))
+		return
+	}
+	after, limit, err := ParsePage(q.Get("after"), q.Get("limit"))
+	if err != nil {
+		platform.WriteProblem(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	h.page(w, r, after, limit)
+}
+
+// ParseIDs parses "1,2,3": at most MaxBatch valid ids, duplicates dropped,
+// order kept.
+func ParseIDs(s string) ([]int64, error) {
+	parts := strings.Split(s, ",")
+	if s == "" || len(parts) > MaxBatch {
+		return nil, fmt.Errorf("ids must list 1 to %d ids, comma-separated", MaxBatch)
+	}
+	ids := make([]int64, 0, len(parts))
+	seen := make(map[int64]bool, len(parts))
+	for _, p := range parts {
+		id, err := ParseID(strings.TrimSpace(p))
+		if err != nil {
+			return nil, err
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// ParsePage parses the cursor (an id, 0 for the start) and the page size.
+func ParsePage(afterS, limitS string) (after int64, limit int, err error) {
+	limit = 20
+	if afterS != "" && afterS != "0" {
+		if after, err = ParseID(afterS); err != nil {
+			return 0, 0, fmt.Errorf("after: %v", err)
+		}
+	}
+	if limitS != "" {
+		limit, err = strconv.Atoi(limitS)
+		if err != nil || limit < 1 || limit > MaxBatch {
+			return 0, 0, fmt.Errorf("limit must be an integer from 1 to %d", MaxBatch)
+		}
+	}
+	return after, limit, nil
+}
+
+// multiGet reads many users: one Redis round trip for all of them, then for
+// the misses one query per shard, the shards in parallel. Misses are not
+// filled from here: a correct fill needs a lease per key (see load), and
+// the single GETs that follow a miss fill the cache as usual.
+func (h *Handler) multiGet(w http.ResponseWriter, r *http.Request, raw string) {
+	ids, err := ParseIDs(raw)
+	if err != nil {
+		platform.WriteProblem(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx := r.Context()
+	found := make(map[int64]json.RawMessage, len(ids))
+	absentIDs := map[int64]bool{}
+	var misses []int64
+	hits := 0
+	if h.useCache() {
+		keys := make([]string, len(ids))
+		for i, id := range ids {
+			keys[i] = cache.Key("user", id)
+		}
+		vals, err := h.cache.MGet(ctx, keys...)
+		h.observe(err)
+		if err != nil {
+			h.m.cache.WithLabelValues("mget", "error").Inc()
+			vals = make([][]byte, len(ids))
+		}
+		for i, v := range vals {
+			switch {
+			case v == nil:
+				misses = append(misses, ids[i])
+			case string(v) == string(absent):
+				absentIDs[ids[i]] = true
+				hits++
+			default:
+				found[ids[i]] = v
+				hits++
+			}
+		}
+		h.m.cache.WithLabelValues("mget", "hit").Add(float64(hits))
+		h.m.cache.WithLabelValues("mget", "miss").Add(float64(len(misses)))
+	} else {
+		misses = ids
+	}
+
+	// Group the misses by shard and ask each shard once, all in parallel.
+	byShard := map[int][]int64{}
+	for _, id := range misses {
+		sh := h.store.ShardOf(id)
+		byShard[sh] = append(byShard[sh], id)
+	}
+	var mu sync.Mutex
+	results := make(map[int][]store.User, len(byShard))
+	g, gctx := errgroup.WithContext(ctx)
+	for sh, shardIDs := range byShard {
+		g.Go(func() error {
+			users, err := h.store.GetMany(gctx, sh, shardIDs)
+			mu.Lock()
+			results[sh] = users
+			mu.Unlock()
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		h.storeError(w, r, err)
+		return
+	}
+	for _, users := range results {
+		for _, u := range users {
+			b, _ := json.Marshal(u)
+			found[u.ID] = b
+		}
+	}
+
+	out := struct {
+		Users   []json.RawMessage `json:"users"`
+		Missing []int64           `json:"missing"`
+	}{Users: []json.RawMessage{}, Missing: []int64{}}
+	for _, id := range ids {
+		if b, ok := found[id]; ok {
+			out.Users = append(out.Users, b)
+		} else {
+			out.Missing = append(out.Missing, id)
+		}
+	}
+	w.Header().Set("X-Cache-Hits", fmt.Sprintf("%d/%d", hits, len(ids)))
+	body, _ := json.Marshal(out)
+	writeJSON(w, http.StatusOK, body)
+}
+
+// page lists users in id order across every shard: each shard returns its
+// first limit users after the cursor, and the merge keeps the first limit of
+// them all. It is the query sharding makes expensive: it needs every shard,
+// and fails when any one of them is down.
+func (h *Handler) page(w http.ResponseWriter, r *http.Request, after int64, limit int) {
+	perShard := make([][]store.User, h.store.Shards())
+	g, ctx := errgroup.WithContext(r.Context())
+	for sh := range perShard {
+		g.Go(func() (err error) {
+			perShard[sh], err = h.store.Page(ctx, sh, after, limit)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		h.storeError(w, r, err)
+		return
+	}
+	merged := slices.Concat(perShard...)
+	slices.SortFunc(merged, func(a, b store.User) int { return cmp.Compare(a.ID, b.ID) })
+	more := len(merged) > limit
+	merged = merged[:min(limit, len(merged))]
+	out := struct {
+		Users []store.User `json:"users"`
+		Next  string       `json:"next,omitempty"`
+	}{Users: merged}
+	if out.Users == nil {
+		out.Users = []store.User{}
+	}
+	if more {
+		out.Next = fmt.Sprintf("/users?after=%d&limit=%d", merged[len(merged)-1].ID, limit)
+	}
+	body, _ := json.Marshal(out)
+	writeJSON(w, http.StatusOK, body)
+}
