@@ -313,7 +313,11 @@ func newPoolCollector(pools []*pgxpool.Pool) *poolCollector {
 	}
 }
 
-func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.conns; ch <- c.waits; ch <- c.max }
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.conns
+	ch <- c.waits
+	ch <- c.max
+}
 
 func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	for i, p := range c.pools {
