@@ -159,6 +159,39 @@ func TestStack(t *testing.T) {
 		}
 	})
 
+	t.Run("a session made on one replica is valid on every replica", func(t *testing.T) {
+		resp, err := client.Post(url_("LB_PORT", "/login"), "application/json", strings.NewReader(`{"user_id":42}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 201 || len(resp.Cookies()) == 0 {
+			t.Fatalf("login = %d", resp.StatusCode)
+		}
+		servedBy := map[string]bool{}
+		for i := 0; i < 3; i++ {
+			req, _ := http.NewRequest(http.MethodGet, url_("LB_PORT", "/me"), nil)
+			req.AddCookie(resp.Cookies()[0])
+			me, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct {
+				UserID   int64  `json:"user_id"`
+				ServedBy string `json:"served_by"`
+			}
+			json.NewDecoder(me.Body).Decode(&body)
+			me.Body.Close()
+			if me.StatusCode != 200 || body.UserID != 42 {
+				t.Fatalf("GET /me = %d %+v", me.StatusCode, body)
+			}
+			servedBy[body.ServedBy] = true
+		}
+		if len(servedBy) != 3 {
+			t.Errorf("three /me answered by %d replicas, want 3", len(servedBy))
+		}
+	})
+
 	t.Run("the far edge pays the round trip on a miss only", func(t *testing.T) {
 		miss := get(t, url_("EDGE_SYDNEY_PORT", "/logo.png"))
 		hit := get(t, url_("EDGE_SYDNEY_PORT", "/logo.png"))

@@ -667,3 +667,74 @@ func TestAPIRedisStoppedMidLoadFailsNothing(t *testing.T) {
 		t.Fatalf("%d of %d requests failed", failures.Load(), requests.Load())
 	}
 }
+
+// Orders live on their own server (vertical partitioning) and sessions in
+// Redis: both work across replicas, and losing the orders server costs the
+// orders, not the users.
+func TestAPIOrdersAndSessionsAcrossReplicas(t *testing.T) {
+	d := startDeps(t)
+	ordersPG, ordersDSN := startPostgres(t)
+	apis := startReplicas(t, d, map[string]string{"ORDERS_DSN": ordersDSN})
+
+	// The orders schema is applied in the background; wait for the first
+	// order to be taken.
+	var resp *http.Response
+	var body string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		resp, body = do(t, http.MethodPost, apis[0].URL+"/users/7/orders", `{"item":"book","quantity":2,"amount_cents":1299}`)
+		if resp.StatusCode != 503 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if resp.StatusCode != 201 {
+		t.Fatalf("POST order = %d %s", resp.StatusCode, body)
+	}
+	resp, body = get(t, apis[1].URL+"/users/7/orders")
+	if resp.StatusCode != 200 || !strings.Contains(body, `"item":"book"`) {
+		t.Fatalf("GET orders on the other replica = %d %s", resp.StatusCode, body)
+	}
+	resp, body = get(t, apis[1].URL+"/users/7?include=orders")
+	var composed struct {
+		ID     int64
+		Orders []struct{ Item string }
+	}
+	if err := json.Unmarshal([]byte(body), &composed); resp.StatusCode != 200 || err != nil || composed.ID != 7 || len(composed.Orders) != 1 {
+		t.Fatalf("GET user with orders = %d %s", resp.StatusCode, body)
+	}
+	if resp, body := do(t, http.MethodPost, apis[0].URL+"/users/999999/orders", `{"item":"x","quantity":1,"amount_cents":1}`); resp.StatusCode != 404 {
+		t.Errorf("order for an unknown user = %d %s, want 404", resp.StatusCode, body)
+	}
+
+	// A session made on one replica is valid on the other.
+	resp, body = do(t, http.MethodPost, apis[0].URL+"/login", `{"user_id":7}`)
+	if resp.StatusCode != 201 || len(resp.Cookies()) == 0 {
+		t.Fatalf("login = %d %s", resp.StatusCode, body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, apis[1].URL+"/me", nil)
+	req.AddCookie(resp.Cookies()[0])
+	me, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meBody, _ := io.ReadAll(me.Body)
+	me.Body.Close()
+	if me.StatusCode != 200 || !strings.Contains(string(meBody), `"session_created_by":"api-0"`) || !strings.Contains(string(meBody), `"served_by":"api-1"`) {
+		t.Fatalf("GET /me on the other replica = %d %s", me.StatusCode, meBody)
+	}
+
+	// The orders server goes away: users still answer, orders say why not.
+	if err := ordersPG.Stop(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := get(t, apis[0].URL+"/users/8"); resp.StatusCode != 200 {
+		t.Errorf("user with the orders server down = %d %s", resp.StatusCode, body)
+	}
+	resp, body = get(t, apis[0].URL+"/users/7?include=orders")
+	if resp.StatusCode != 200 || !strings.Contains(body, `"orders_error"`) {
+		t.Errorf("user with orders, orders server down = %d %s, want 200 with orders_error", resp.StatusCode, body)
+	}
+	if resp, body := do(t, http.MethodPost, apis[0].URL+"/users/7/orders", `{"item":"x","quantity":1,"amount_cents":1}`); resp.StatusCode != 503 {
+		t.Errorf("order with the orders server down = %d %s, want 503", resp.StatusCode, body)
+	}
+}

@@ -15,6 +15,8 @@ import (
 	"scalelab/services/api/internal/breaker"
 	"scalelab/services/api/internal/cache"
 	"scalelab/services/api/internal/idgen"
+	"scalelab/services/api/internal/orders"
+	"scalelab/services/api/internal/session"
 	"scalelab/services/api/internal/shard"
 	"scalelab/services/api/internal/store"
 	"scalelab/services/api/internal/users"
@@ -37,6 +39,9 @@ type config struct {
 	leaseTTL     time.Duration
 	breakerFails int
 	breakerCool  time.Duration
+	ordersDSN    string
+	sessionTTL   time.Duration
+	secureCookie bool
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -54,6 +59,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		leaseTTL:     env.Duration("CACHE_LEASE_TTL", 3*time.Second, 10*time.Millisecond, time.Minute),
 		breakerFails: env.Int("CACHE_BREAKER_FAILURES", 5, 1, 1000),
 		breakerCool:  env.Duration("CACHE_BREAKER_COOLDOWN", 2*time.Second, 10*time.Millisecond, 10*time.Minute),
+		ordersDSN:    env.String("ORDERS_DSN", ""),
+		sessionTTL:   env.Duration("SESSION_TTL", 24*time.Hour, time.Second, 30*24*time.Hour),
+		secureCookie: env.Bool("SESSION_SECURE_COOKIE", false),
 	}
 	// Snowflake node id: unique per replica, or two replicas could mint the
 	// same user id in the same millisecond. NODE_ID sets it; by default it is
@@ -145,13 +153,41 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 
 	h := users.NewHandler(ctx, st, c, br, ids, cfg.cacheOpts, svc.Logger, svc.Registry)
+
+	// Orders live on their own server (vertical partitioning). Without
+	// ORDERS_DSN the orders routes say so; the users are unaffected.
+	var oh *orders.Handler
+	if cfg.ordersDSN != "" {
+		ost, err := orders.Open(cfg.ordersDSN, orders.Options{MaxConns: int32(cfg.dbMaxConns), QueryTimeout: cfg.dbTimeout}, svc.Registry)
+		if err != nil {
+			return fmt.Errorf("invalid configuration: %w", err)
+		}
+		defer ost.Close()
+		// The orders schema is applied in the background: a down orders
+		// server must not keep the users from being served.
+		go retry(ctx, svc, "orders schema applied", ost.Migrate)
+		oh = orders.NewHandler(ost, ids, h.Exists, users.ParseID, svc.Logger)
+		h.SetOrders(func(ctx context.Context, userID int64) (any, error) {
+			return oh.ForUser(ctx, userID, orders.DefaultLimit)
+		})
+	}
+
+	// Sessions live in Redis, so that any replica can serve any session.
+	sessions := session.New(rdb, cfg.sessionTTL, cfg.redisTimeout)
+	sh := session.NewHandler(sessions, cfg.instance, func(ctx context.Context, id int64) (string, error) {
+		name, ok, err := h.Name(ctx, id)
+		if err == nil && !ok {
+			err = fmt.Errorf("user %d: %w", id, session.ErrUnknownUser)
+		}
+		return name, err
+	}, cfg.secureCookie, svc.Logger)
 	svc.Logger.Info("starting", "instance", cfg.instance, "shards", st.Shards(),
 		"shard_router", fmt.Sprintf("%T", cfg.router), "node_id", cfg.nodeID, "cache_strategy", cfg.cacheOpts.Strategy, "cache_ttl", cfg.cacheTTL.String())
-	return svc.Run(ctx, routes(svc, cfg.instance, h))
+	return svc.Run(ctx, routes(svc, cfg.instance, h, oh, sh))
 }
 
 // routes is the one place that lists what the api answers.
-func routes(svc *platform.Service, instance string, h *users.Handler) http.Handler {
+func routes(svc *platform.Service, instance string, h *users.Handler, oh *orders.Handler, sh *session.Handler) http.Handler {
 	mux := http.NewServeMux()
 	svc.HTTP.Handle(mux, "GET /{$}", hello(instance))
 	svc.HTTP.Handle(mux, "GET /users", http.HandlerFunc(h.List))
@@ -160,6 +196,20 @@ func routes(svc *platform.Service, instance string, h *users.Handler) http.Handl
 	svc.HTTP.Handle(mux, "PUT /users/{id}", http.HandlerFunc(h.Put))
 	svc.HTTP.Handle(mux, "DELETE /users/{id}", http.HandlerFunc(h.Delete))
 	svc.HTTP.Handle(mux, "/users/{id}", methodNotAllowed("GET, HEAD, PUT, DELETE"))
+	if oh != nil {
+		svc.HTTP.Handle(mux, "POST /users/{id}/orders", http.HandlerFunc(oh.Create))
+		svc.HTTP.Handle(mux, "GET /users/{id}/orders", http.HandlerFunc(oh.List))
+		svc.HTTP.Handle(mux, "GET /users/{id}/orders/{orderID}", http.HandlerFunc(oh.Get))
+		svc.HTTP.Handle(mux, "/users/{id}/orders", methodNotAllowed("GET, HEAD, POST"))
+		svc.HTTP.Handle(mux, "/users/{id}/orders/{orderID}", methodNotAllowed("GET, HEAD"))
+	} else {
+		off := problem(http.StatusServiceUnavailable, "orders are not configured on this replica (ORDERS_DSN)")
+		svc.HTTP.Handle(mux, "/users/{id}/orders", off)
+		svc.HTTP.Handle(mux, "/users/{id}/orders/{orderID}", off)
+	}
+	svc.HTTP.Handle(mux, "POST /login", http.HandlerFunc(sh.Login))
+	svc.HTTP.Handle(mux, "GET /me", http.HandlerFunc(sh.Me))
+	svc.HTTP.Handle(mux, "POST /logout", http.HandlerFunc(sh.Logout))
 	svc.HTTP.Handle(mux, "/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		platform.WriteProblem(w, r, http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path)
 	}))
@@ -174,6 +224,12 @@ func hello(instance string) http.Handler {
 	})
 }
 
+func problem(status int, detail string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		platform.WriteProblem(w, r, status, detail)
+	})
+}
+
 func methodNotAllowed(allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
@@ -184,17 +240,27 @@ func methodNotAllowed(allow string) http.Handler {
 // prepare applies the schema and seed users, retrying while shards are
 // still starting, until it succeeds or the service stops.
 func prepare(ctx context.Context, svc *platform.Service, st *store.Store, seed int, done *atomic.Bool) {
-	for attempt := 1; ; attempt++ {
-		err := st.Migrate(ctx)
-		if err == nil {
-			err = st.Seed(ctx, seed)
+	retry(ctx, svc, "schema applied and users seeded", func(ctx context.Context) error {
+		if err := st.Migrate(ctx); err != nil {
+			return err
 		}
+		if err := st.Seed(ctx, seed); err != nil {
+			return err
+		}
+		done.Store(true)
+		return nil
+	})
+}
+
+// retry runs step until it succeeds or the service stops, backing off.
+func retry(ctx context.Context, svc *platform.Service, done string, step func(context.Context) error) {
+	for attempt := 1; ; attempt++ {
+		err := step(ctx)
 		if err == nil {
-			svc.Logger.Info("schema applied and users seeded", "seed_users", seed, "attempts", attempt)
-			done.Store(true)
+			svc.Logger.Info(done, "attempts", attempt)
 			return
 		}
-		svc.Logger.Warn("preparing shards failed; retrying", "attempt", attempt, "err", err)
+		svc.Logger.Warn("retrying: "+done, "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
 			return

@@ -101,7 +101,7 @@ func TestValidID(t *testing.T) {
 		{good + "A", false},
 		{good + "=", false},
 		{strings.Repeat("A", 42) + "B", false}, // non-canonical: low bits of the last character set
-		{strings.Repeat("+", 43), false},        // standard base64, not base64url
+		{strings.Repeat("+", 43), false},       // standard base64, not base64url
 		{strings.Repeat("A", 42) + ".", false},
 		{strings.Repeat("A", 42) + "\x00", false},
 		{strings.Repeat("A", 41) + "é", false}, // 43 bytes, not base64

@@ -76,6 +76,7 @@ type Handler struct {
 	logger  *slog.Logger
 	flight  singleflight.Group
 	pending *pendingInvalidations
+	orders  OrdersFunc
 	m       metrics
 }
 
@@ -96,13 +97,33 @@ type result struct {
 
 func (r result) found() bool { return string(r.body) != string(absent) }
 
-// Get answers GET /users/{id}.
+// Get answers GET /users/{id}; with ?include=orders it also asks the
+// orders server, in parallel, and composes both answers.
 func (h *Handler) Get(w http.ResponseWriter, r *http.Request) {
 	id, ok := h.pathID(w, r)
 	if !ok {
 		return
 	}
+	include := r.URL.Query().Get("include")
+	if include != "" && (include != "orders" || h.orders == nil) {
+		platform.WriteProblem(w, r, http.StatusBadRequest, "include may only be \"orders\"")
+		return
+	}
+	var orders any
+	var ordersErr error
+	ordersDone := make(chan struct{})
+	if include == "orders" {
+		// Vertical partitioning: the orders live on another server, so
+		// the two reads go out together and cost the slower of the two.
+		go func() {
+			defer close(ordersDone)
+			orders, ordersErr = h.orders(r.Context(), id)
+		}()
+	} else {
+		close(ordersDone)
+	}
 	res, err := h.read(r.Context(), id)
+	<-ordersDone
 	if err != nil {
 		h.storeError(w, r, err)
 		return
@@ -112,7 +133,58 @@ func (h *Handler) Get(w http.ResponseWriter, r *http.Request) {
 		platform.WriteProblem(w, r, http.StatusNotFound, "no user with id "+strconv.FormatInt(id, 10))
 		return
 	}
-	writeJSON(w, http.StatusOK, res.body)
+	if include != "orders" {
+		writeJSON(w, http.StatusOK, res.body)
+		return
+	}
+	// The user is there even when the orders server is not: answer what we
+	// have and say what is missing, rather than fail the whole page.
+	var composed map[string]any
+	if err := json.Unmarshal(res.body, &composed); err != nil {
+		h.storeError(w, r, err)
+		return
+	}
+	composed["orders"] = orders
+	if ordersErr != nil {
+		h.logger.Warn("orders for a user failed", "request_id", platform.RequestID(r.Context()), "user", id, "err", ordersErr)
+		composed["orders"] = nil
+		composed["orders_error"] = ordersErr.Error()
+	}
+	body, _ := json.Marshal(composed)
+	writeJSON(w, http.StatusOK, body)
+}
+
+// OrdersFunc returns a user's recent orders (from the orders server).
+type OrdersFunc func(ctx context.Context, userID int64) (any, error)
+
+// SetOrders enables ?include=orders.
+func (h *Handler) SetOrders(f OrdersFunc) { h.orders = f }
+
+// Exists reports whether a user exists, through the cache like any read:
+// what the orders ask before they take an order for a user id.
+func (h *Handler) Exists(ctx context.Context, id int64) (bool, error) {
+	_, ok, err := h.Name(ctx, id)
+	return ok, err
+}
+
+// Name returns a user's name through the cache, and whether the user
+// exists. A failing shard is named in the error, which callers show.
+func (h *Handler) Name(ctx context.Context, id int64) (string, bool, error) {
+	res, err := h.read(ctx, id)
+	var se *store.ShardError
+	switch {
+	case errors.As(err, &se):
+		return "", false, fmt.Errorf("shard %d is unavailable", se.Shard)
+	case err != nil:
+		return "", false, err
+	case !res.found():
+		return "", false, nil
+	}
+	var u store.User
+	if err := json.Unmarshal(res.body, &u); err != nil {
+		return "", false, err
+	}
+	return u.Name, true, nil
 }
 
 // useCache says whether reads may use Redis now: not when the strategy is
