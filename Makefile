@@ -95,3 +95,7 @@ ps: ## show the containers and their health
 test: images ## run every test: unit, integration (testcontainers) and whole-stack
 	go vet $(GO_MODULES)
 	go test -count=1 -timeout 40m $(GO_MODULES)
+
+.PHONY: bench-api
+bench-api: images ## measure the api against Redis and PostgreSQL directly: hit, miss, stampede, hit ratio (~1 min)
+	go run ./loadtest/cmd/benchapi

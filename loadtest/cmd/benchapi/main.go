@@ -55,6 +55,10 @@ func main() {
 
 	start := time.Now()
 	err := run(ctx, os.Getenv, os.Stdout, os.Stderr)
+	if err != nil && ctx.Err() != nil { // by now the replicas and containers are gone
+		fmt.Fprintln(os.Stderr, "benchapi: interrupted; replicas stopped and containers removed")
+		os.Exit(130)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "benchapi: %v\n", err)
 		os.Exit(1)
@@ -129,9 +133,9 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	}
 
 	s := summary{
-		machine: fmt.Sprintf("Machine: %d CPUs (runtime.NumCPU), %s %s/%s; images %s and %s; "+
+		machine: fmt.Sprintf("Machine: %d CPUs (runtime.NumCPU), %s %s/%s%s; images %s and %s; "+
 			"load generator, 4 api processes, PostgreSQL and Redis all share these CPUs over loopback",
-			runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, pgImage, redisImage),
+			runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, loadAverage(), pgImage, redisImage),
 		setup: time.Since(t0),
 	}
 	t1 := time.Now()
@@ -209,6 +213,16 @@ func startFleet(ctx context.Context, bin, logDir string, d *deps, progress func(
 		}
 	}
 	return cacheAside, noCache, nil
+}
+
+// loadAverage is ", load average 0.42" on Linux, "" elsewhere: other work
+// on the machine moves every number here, so the note says how busy it was.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return ", load average " + f[0] + " before measuring"
+	}
+	return ""
 }
 
 func envOr(getenv func(string) string, name, def string) string {

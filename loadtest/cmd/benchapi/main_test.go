@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"hash/crc32"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -44,6 +45,25 @@ func TestSumSamples(t *testing.T) {
 		if err != nil || got != tt.total {
 			t.Errorf("sumSamples(%s, %v) = %v, %v; want %v", tt.name, tt.want, got, err, tt.total)
 		}
+	}
+}
+
+func TestSumBy(t *testing.T) {
+	got, err := sumBy(exposition, "scalelab_api_db_queries_total", map[string]string{"op": "get"}, "shard")
+	want := map[string]float64{"0": 3, "1": 2.5, "2": 1}
+	if err != nil || !maps.Equal(got, want) {
+		t.Errorf("sumBy shard = %v, %v; want %v", got, err, want)
+	}
+}
+
+func TestCountersMinus(t *testing.T) {
+	before := counters{dbReads: 5, cacheGets: map[string]float64{"hit": 10, "miss": 2}}
+	after := counters{dbReads: 6, cacheGets: map[string]float64{"hit": 10, "miss": 40, "error": 3},
+		leaseWaits: map[string]float64{"filled": 7}, breaker: 1}
+	d := after.minus(before)
+	if d.dbReads != 1 || d.breaker != 1 || !maps.Equal(d.cacheGets, map[string]float64{"miss": 38, "error": 3}) ||
+		!maps.Equal(d.leaseWaits, map[string]float64{"filled": 7}) {
+		t.Errorf("minus = %+v", d)
 	}
 }
 

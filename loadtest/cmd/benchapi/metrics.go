@@ -17,7 +17,14 @@ import (
 // as `name{op="get"` silently depends on the label order the client
 // library happens to print.
 func sumSamples(exposition, name string, want map[string]string) (float64, error) {
-	var sum float64
+	sums, err := sumBy(exposition, name, want, "")
+	return sums[""], err
+}
+
+// sumBy is sumSamples split by the value of one label (e.g. result="hit",
+// result="miss"); with by == "" everything lands under "".
+func sumBy(exposition, name string, want map[string]string, by string) (map[string]float64, error) {
+	sums := map[string]float64{}
 	for n, line := range strings.Split(exposition, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -25,13 +32,13 @@ func sumSamples(exposition, name string, want map[string]string) (float64, error
 		}
 		s, err := parseSample(line)
 		if err != nil {
-			return 0, fmt.Errorf("metrics line %d: %w", n+1, err)
+			return nil, fmt.Errorf("metrics line %d: %w", n+1, err)
 		}
 		if s.name == name && hasLabels(s.labels, want) {
-			sum += s.value
+			sums[s.labels[by]] += s.value
 		}
 	}
-	return sum, nil
+	return sums, nil
 }
 
 type sample struct {
@@ -112,23 +119,23 @@ func hasLabels(have, want map[string]string) bool {
 	return true
 }
 
-// scrapeSum fetches adminURL/metrics and sums one metric's matching samples.
-func scrapeSum(ctx context.Context, client *http.Client, adminURL, name string, want map[string]string) (float64, error) {
+// fetchMetrics returns a replica's /metrics page.
+func fetchMetrics(ctx context.Context, client *http.Client, adminURL string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, adminURL+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET %s/metrics: %s", adminURL, resp.Status)
+		return "", fmt.Errorf("GET %s/metrics: %s", adminURL, resp.Status)
 	}
-	return sumSamples(string(body), name, want)
+	return string(body), nil
 }

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -28,6 +27,7 @@ const (
 	warmupOps     = 1000  // discarded runs before each measurement: dial pools, fault pages in
 	stampedeN     = 1000
 	stampedeID    = 4242
+	poolWarmup    = 64 // concurrent requests per replica to fill its Redis pool (go-redis: 10 per CPU)
 	zipfS         = 1.0
 	zipfWindows   = 10
 	zipfWindowLen = 2000
@@ -88,7 +88,7 @@ func hitPath(ctx context.Context, api *replica, rdb *redis.Client) (comparison, 
 		api:    fromReport("api GET /users/{id} (1 replica)", rep),
 		direct: direct,
 		note:   fmt.Sprintf("X-Cache: HIT on %d of %d api responses", headerCount(rep, "X-Cache", "HIT"), rep.Requests),
-	}, nil
+	}, ctx.Err() // interrupted: the numbers are partial, do not print them
 }
 
 // missPath compares a read that always goes to PostgreSQL (a replica with
@@ -122,96 +122,7 @@ func missPath(ctx context.Context, api *replica, shards []*pgxpool.Pool) (compar
 		api:    fromReport("api GET /users/{id} (CACHE_STRATEGY=none)", rep),
 		direct: direct,
 		note:   fmt.Sprintf("X-Cache: BYPASS on %d of %d api responses", headerCount(rep, "X-Cache", "BYPASS"), rep.Requests),
-	}, nil
-}
-
-// stampedeResult is what a burst of requests for one cold key cost.
-type stampedeResult struct {
-	requests int
-	reads    float64        // shard reads the burst caused, summed over replicas
-	status   map[string]int // "200" -> count, "error" for no response
-	xcache   map[string]int
-	elapsed  time.Duration
-}
-
-const dbQueries = "scalelab_api_db_queries_total"
-
-// stampede fires stampedeN simultaneous GETs for one uncached user,
-// round-robin over the cache-aside replicas, and counts the database reads
-// they caused from the replicas' own metrics. Singleflight merges the
-// misses within a replica; the Redis lease merges them across replicas.
-func stampede(ctx context.Context, replicas []*replica, rdb *redis.Client) (stampedeResult, error) {
-	key := userKey(stampedeID)
-	if err := rdb.Del(ctx, key, key+":lease").Err(); err != nil { // cold, and no lease left over
-		return stampedeResult{}, fmt.Errorf("DEL %s: %w", key, err)
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = nil
-	tr.MaxIdleConns = 0
-	tr.MaxIdleConnsPerHost = stampedeN
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-
-	// Open the connections first (GET / touches no cache), so the burst
-	// below arrives at once over kept-alive connections instead of being
-	// spread out by a thousand TCP handshakes.
-	burst(ctx, client, replicas, "/")
-
-	before, err := sumOver(ctx, client, replicas, dbQueries, map[string]string{"op": "get"})
-	if err != nil {
-		return stampedeResult{}, err
-	}
-	res := burst(ctx, client, replicas, "/users/"+strconv.Itoa(stampedeID))
-	after, err := sumOver(ctx, client, replicas, dbQueries, map[string]string{"op": "get"})
-	if err != nil {
-		return stampedeResult{}, err
-	}
-	res.reads = after - before
-	return res, ctx.Err()
-}
-
-// burst sends stampedeN GETs of path, all released at the same instant.
-func burst(ctx context.Context, client *http.Client, replicas []*replica, path string) stampedeResult {
-	res := stampedeResult{requests: stampedeN, status: map[string]int{}, xcache: map[string]int{}}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range stampedeN {
-		wg.Go(func() {
-			<-start
-			status, xcache := "error", "(none)"
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, replicas[i%len(replicas)].url+path, nil)
-			if resp, err := client.Do(req); err == nil {
-				io.Copy(io.Discard, resp.Body) // drained: the connection can be reused
-				resp.Body.Close()
-				status = strconv.Itoa(resp.StatusCode)
-				if v := resp.Header.Get("X-Cache"); v != "" {
-					xcache = v
-				}
-			}
-			mu.Lock()
-			res.status[status]++
-			res.xcache[xcache]++
-			mu.Unlock()
-		})
-	}
-	t0 := time.Now()
-	close(start)
-	wg.Wait()
-	res.elapsed = time.Since(t0)
-	return res
-}
-
-func sumOver(ctx context.Context, client *http.Client, replicas []*replica, metric string, labels map[string]string) (float64, error) {
-	var sum float64
-	for _, r := range replicas {
-		v, err := scrapeSum(ctx, client, r.adminURL, metric, labels)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", r.name, err)
-		}
-		sum += v
-	}
-	return sum, nil
+	}, ctx.Err() // interrupted: the numbers are partial, do not print them
 }
 
 // window is one slice of the Zipf run.

@@ -54,7 +54,37 @@ func printStampede(w io.Writer, s stampedeResult, replicas int) {
 	fmt.Fprintf(w, "\n== stampede: user %d, cold, %d GETs released at once over %d cache-aside replicas ==\n",
 		stampedeID, s.requests, replicas)
 	fmt.Fprintln(w, stampedeLine(s))
+	if s.breakersSettled < 0 {
+		fmt.Fprintln(w, "warning: a Redis breaker was still open when the burst started (after warming the pools)")
+	} else {
+		fmt.Fprintf(w, "before it: connections opened, Redis pools warmed, all breakers closed (waited %s)\n", s.breakersSettled.Round(time.Millisecond))
+	}
 	fmt.Fprintf(w, "status %s; X-Cache %s; all answered in %s\n", counts(s.status), counts(s.xcache), s.elapsed.Round(time.Millisecond))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  replica\tX-Cache\tdb reads\tcache GETs (by result)\tlease waits (by outcome)\tbreaker after")
+	for _, r := range s.perReplica {
+		fmt.Fprintf(tw, "  %s\t%s\t%.0f\t%s\t%s\t%s\n", r.name, counts(r.xcache), r.counters.dbReads,
+			orDash(fcounts(r.counters.cacheGets)), orDash(fcounts(r.counters.leaseWaits)),
+			map[bool]string{true: "open", false: "closed"}[r.counters.breaker > 0])
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "  (cache GET error: Redis slower than REDIS_TIMEOUT, the request reads the shard itself;")
+	fmt.Fprintln(w, "   bypass: breaker open, Redis skipped; lease wait timeout: the fill took longer than CACHE_LEASE_WAIT)")
+}
+
+func fcounts(m map[string]float64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s=%.0f", k, m[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func percent(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) }

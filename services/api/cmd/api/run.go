@@ -104,6 +104,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	redisOpts.ReadTimeout = cfg.redisTimeout
 	redisOpts.WriteTimeout = cfg.redisTimeout
 	redisOpts.MaxRetries = 0 // a retry doubles the latency a dead Redis costs
+	// A few connections opened ahead: a burst on a cold replica must not
+	// spend its short REDIS_TIMEOUT dialling (and open the breaker for it).
+	redisOpts.MinIdleConns = 4
 	rdb := redis.NewClient(redisOpts)
 	defer rdb.Close()
 

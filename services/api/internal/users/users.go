@@ -210,7 +210,7 @@ func (h *Handler) read(ctx context.Context, id int64) (result, error) {
 	key := cache.Key("user", id)
 	if !h.useCache() {
 		h.m.cache.WithLabelValues("get", "bypass").Inc()
-		return h.readShard(ctx, id, "BYPASS")
+		return h.sharedShardRead(ctx, id, key)
 	}
 	b, err := h.cache.Get(ctx, key)
 	h.observe(err)
@@ -226,7 +226,7 @@ func (h *Handler) read(ctx context.Context, id int64) (result, error) {
 	default:
 		h.m.cache.WithLabelValues("get", "error").Inc()
 		h.logger.Warn("cache get failed; reading the shard", "request_id", platform.RequestID(ctx), "err", err)
-		return h.readShard(ctx, id, "BYPASS")
+		return h.sharedShardRead(ctx, id, key)
 	}
 
 	// The load serves every waiter, so it must not die with the first
@@ -317,6 +317,22 @@ func (h *Handler) awaitFill(ctx context.Context, key string) ([]byte, bool) {
 	}
 	h.m.leaseWaits.WithLabelValues("timeout").Inc()
 	return nil, false
+}
+
+// sharedShardRead reads the shard when the cache cannot be used; while
+// Redis is in trouble, concurrent reads of one user on this replica still
+// cost one query, not one each.
+func (h *Handler) sharedShardRead(ctx context.Context, id int64, key string) (result, error) {
+	v, err, shared := h.flight.Do("bypass:"+key, func() (any, error) {
+		return h.readShard(context.WithoutCancel(ctx), id, "BYPASS")
+	})
+	if shared {
+		h.m.shared.Inc()
+	}
+	if err != nil {
+		return result{}, err
+	}
+	return v.(result), nil
 }
 
 // readShard reads the user from its shard without touching the cache.
