@@ -12,7 +12,6 @@ import (
 	"hash/crc32"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,18 +21,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/testcontainers/testcontainers-go"
-	"github.com/testcontainers/testcontainers-go/wait"
 
+	"scalelab/services/api/internal/containertest"
 	"scalelab/services/api/internal/shard"
 	"scalelab/services/platform/platformtest"
 )
-
-func imageFromEnv(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
 
 type deps struct {
 	shardDSNs []string
@@ -45,84 +37,25 @@ type deps struct {
 // startDeps starts one PostgreSQL with databases shard0..shard2 and one Redis.
 func startDeps(t *testing.T) deps {
 	t.Helper()
-	ctx := context.Background()
-	pg, err := testcontainers.Run(ctx, imageFromEnv("POSTGRES_IMAGE", "postgres:15-bookworm"),
-		testcontainers.WithEnv(map[string]string{"POSTGRES_PASSWORD": "test", "POSTGRES_DB": "shard0"}),
-		testcontainers.WithExposedPorts("5432/tcp"),
-		testcontainers.WithWaitStrategyAndDeadline(2*time.Minute, wait.ForListeningPort("5432/tcp")),
-	)
-	testcontainers.CleanupContainer(t, pg)
-	if err != nil {
-		t.Fatalf("start postgres: %v", err)
-	}
-	rd, err := testcontainers.Run(ctx, imageFromEnv("REDIS_IMAGE", "redis:7-bookworm"),
-		testcontainers.WithExposedPorts("6379/tcp"),
-		testcontainers.WithWaitStrategyAndDeadline(time.Minute, wait.ForListeningPort("6379/tcp")),
-	)
-	testcontainers.CleanupContainer(t, rd)
-	if err != nil {
-		t.Fatalf("start redis: %v", err)
-	}
-	pgHost, _ := pg.Host(ctx)
-	pgPort, _ := pg.MappedPort(ctx, "5432/tcp")
-	rdHost, _ := rd.Host(ctx)
-	rdPort, _ := rd.MappedPort(ctx, "6379/tcp")
-
-	dsn := func(db string) string {
-		return fmt.Sprintf("postgres://postgres:test@%s:%s/%s?sslmode=disable", pgHost, pgPort.Port(), db)
-	}
-	conn := connectRetry(t, dsn("shard0"))
-	for _, db := range []string{"shard1", "shard2"} {
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-			t.Fatalf("create %s: %v", db, err)
-		}
-	}
-	conn.Close(ctx)
+	pg := containertest.StartPostgres(t, "shard0")
+	pg.CreateDatabases(t, "shard1", "shard2")
+	rd := containertest.StartRedis(t)
 	return deps{
-		shardDSNs: []string{dsn("shard0"), dsn("shard1"), dsn("shard2")},
-		redisURL:  fmt.Sprintf("redis://%s:%s/0", rdHost, rdPort.Port()),
+		shardDSNs: []string{pg.DSN("shard0"), pg.DSN("shard1"), pg.DSN("shard2")},
+		redisURL:  rd.URL,
 		postgres:  pg,
 		redis:     rd,
 	}
 }
 
-// startPostgres starts one more PostgreSQL, for a shard the test can stop
-// on its own, and returns its container and DSN.
+// startPostgres starts one more PostgreSQL, for a shard (or the orders
+// server) that the test can stop on its own.
 func startPostgres(t *testing.T) (testcontainers.Container, string) {
-	t.Helper()
-	ctx := context.Background()
-	pg, err := testcontainers.Run(ctx, imageFromEnv("POSTGRES_IMAGE", "postgres:15-bookworm"),
-		testcontainers.WithEnv(map[string]string{"POSTGRES_PASSWORD": "test", "POSTGRES_DB": "shard"}),
-		testcontainers.WithExposedPorts("5432/tcp"),
-		testcontainers.WithWaitStrategyAndDeadline(2*time.Minute, wait.ForListeningPort("5432/tcp")),
-	)
-	testcontainers.CleanupContainer(t, pg)
-	if err != nil {
-		t.Fatalf("start postgres: %v", err)
-	}
-	host, _ := pg.Host(ctx)
-	port, _ := pg.MappedPort(ctx, "5432/tcp")
-	dsn := fmt.Sprintf("postgres://postgres:test@%s:%s/shard?sslmode=disable", host, port.Port())
-	connectRetry(t, dsn).Close(ctx)
-	return pg, dsn
+	pg := containertest.StartPostgres(t, "shard")
+	return pg, pg.DSN("shard")
 }
 
-func connectRetry(t *testing.T, dsn string) *pgx.Conn {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		conn, err := pgx.Connect(ctx, dsn)
-		cancel()
-		if err == nil {
-			return conn
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("connect %s: %v", dsn, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
+var connectRetry = containertest.Connect
 
 func get(t *testing.T, url string) (*http.Response, string) {
 	t.Helper()

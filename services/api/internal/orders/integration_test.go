@@ -9,71 +9,24 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/testcontainers/testcontainers-go"
-	"github.com/testcontainers/testcontainers-go/wait"
-)
 
-func imageFromEnv(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
+	"scalelab/services/api/internal/containertest"
+)
 
 // startOrdersDB starts one PostgreSQL with an empty orders database and
 // returns its DSN once it accepts connections.
 func startOrdersDB(t *testing.T) string {
-	t.Helper()
-	ctx := context.Background()
-	pg, err := testcontainers.Run(ctx, imageFromEnv("POSTGRES_IMAGE", "postgres:15-bookworm"),
-		testcontainers.WithEnv(map[string]string{"POSTGRES_PASSWORD": "test", "POSTGRES_DB": "orders"}),
-		testcontainers.WithExposedPorts("5432/tcp"),
-		testcontainers.WithWaitStrategyAndDeadline(2*time.Minute, wait.ForListeningPort("5432/tcp")),
-	)
-	testcontainers.CleanupContainer(t, pg)
-	if err != nil {
-		t.Fatalf("start postgres: %v", err)
-	}
-	host, _ := pg.Host(ctx)
-	port, _ := pg.MappedPort(ctx, "5432/tcp")
-	dsn := fmt.Sprintf("postgres://postgres:test@%s:%s/orders?sslmode=disable", host, port.Port())
-	connectRetry(t, dsn).Close(ctx)
-	return dsn
+	return containertest.StartPostgres(t, "orders").DSN("orders")
 }
 
-// connectRetry waits out PostgreSQL's init (the port opens before the
-// server takes connections, and it restarts once after initdb).
-func connectRetry(t *testing.T, dsn string) *pgx.Conn {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		conn, err := pgx.Connect(ctx, dsn)
-		if err == nil {
-			err = conn.Ping(ctx)
-		}
-		cancel()
-		if err == nil {
-			return conn
-		}
-		if conn != nil {
-			conn.Close(context.Background())
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("connect %s: %v", dsn, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
+var connectRetry = containertest.Connect
 
 type listBody struct {
 	UserID int64   `json:"user_id"`

@@ -13,34 +13,24 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/testcontainers/testcontainers-go"
-	"github.com/testcontainers/testcontainers-go/wait"
+
+	"scalelab/services/api/internal/containertest"
 )
 
 func startRedis(t *testing.T) *redis.Client {
 	t.Helper()
 	ctx := context.Background()
-	image := os.Getenv("REDIS_IMAGE")
-	if image == "" {
-		image = "redis:7-bookworm"
-	}
-	rd, err := testcontainers.Run(ctx, image,
-		testcontainers.WithExposedPorts("6379/tcp"),
-		testcontainers.WithWaitStrategyAndDeadline(time.Minute, wait.ForListeningPort("6379/tcp")),
-	)
-	testcontainers.CleanupContainer(t, rd)
+	opts, err := redis.ParseURL(containertest.StartRedis(t).URL)
 	if err != nil {
-		t.Fatalf("start redis: %v", err)
+		t.Fatal(err)
 	}
-	host, _ := rd.Host(ctx)
-	port, _ := rd.MappedPort(ctx, "6379/tcp")
-	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("%s:%s", host, port.Port()), MaxRetries: 0})
+	opts.MaxRetries = 0
+	rdb := redis.NewClient(opts)
 	t.Cleanup(func() { rdb.Close() })
 	deadline := time.Now().Add(30 * time.Second)
 	for {
