@@ -1,6 +1,7 @@
 package users
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -195,6 +196,10 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request, after int64, limi
 	if more {
 		out.Next = fmt.Sprintf("/users?after=%d&limit=%d", merged[len(merged)-1].ID, limit)
 	}
-	body, _ := json.Marshal(out)
-	writeJSON(w, http.StatusOK, body)
+	// No HTML escaping: the cursor's & must stay readable (and copyable).
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.Encode(out)
+	writeJSON(w, http.StatusOK, bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
