@@ -22,3 +22,16 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, status int, detail str
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(p)
 }
+
+// WriteJSON answers with v as JSON and a trailing newline. A body that is
+// already JSON (json.RawMessage, e.g. a cached value) is written as it is.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	body, ok := v.(json.RawMessage)
+	if !ok {
+		body, _ = json.Marshal(v)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+	w.Write([]byte("\n"))
+}

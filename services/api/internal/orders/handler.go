@@ -2,7 +2,6 @@ package orders
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -70,7 +69,7 @@ func (h *Handler) Create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", orderPath(userID, o.ID))
-	writeJSON(w, http.StatusCreated, o)
+	platform.WriteJSON(w, http.StatusCreated, o)
 }
 
 // listResponse is the body of GET /users/{id}/orders.
@@ -105,7 +104,7 @@ func (h *Handler) List(w http.ResponseWriter, r *http.Request) {
 	if len(list) == 0 && !h.checkUser(w, r, userID) {
 		return
 	}
-	writeJSON(w, http.StatusOK, listResponse{UserID: userID, Orders: list})
+	platform.WriteJSON(w, http.StatusOK, listResponse{UserID: userID, Orders: list})
 }
 
 // Get answers GET /users/{id}/orders/{orderID}, where Create's Location
@@ -128,7 +127,7 @@ func (h *Handler) Get(w http.ResponseWriter, r *http.Request) {
 		h.storeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, o)
+	platform.WriteJSON(w, http.StatusOK, o)
 }
 
 // ForUser returns up to limit (1..MaxLimit) of the user's orders, newest
@@ -187,12 +186,4 @@ func (h *Handler) storeError(w http.ResponseWriter, r *http.Request, err error) 
 
 func orderPath(userID, orderID int64) string {
 	return "/users/" + strconv.FormatInt(userID, 10) + "/orders/" + strconv.FormatInt(orderID, 10)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, _ := json.Marshal(v) // orders always marshal
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(body)
-	w.Write([]byte("\n"))
 }

@@ -15,7 +15,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +22,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"scalelab/services/api/internal/store"
 )
 
 //go:embed schema.sql
@@ -53,11 +54,9 @@ var (
 	ErrNotFound = errors.New("order not found")
 )
 
-// Options bound the pool so that a slow orders server cannot pile up work.
-type Options struct {
-	MaxConns     int32
-	QueryTimeout time.Duration // also set as the server's statement_timeout
-}
+// Options bound the pool so that a slow orders server cannot pile up work:
+// the same bounds as a user shard's.
+type Options = store.Options
 
 // Store reads and writes orders on one server.
 type Store struct {
@@ -71,22 +70,10 @@ type Store struct {
 // orders server that is down at start fails only the requests that need it
 // (users keep being served). Its metrics are registered on reg, if not nil.
 func Open(dsn string, opts Options, reg prometheus.Registerer) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("ORDERS_DSN: %v", err)
-	}
-	if opts.MaxConns > 0 {
-		cfg.MaxConns = opts.MaxConns
-	}
 	if opts.QueryTimeout <= 0 {
 		opts.QueryTimeout = 2 * time.Second
 	}
-	// A dead server must cost a request seconds at most, not the kernel's
-	// minutes-long TCP connect timeout.
-	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
-	cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(opts.QueryTimeout.Milliseconds(), 10)
-	cfg.ConnConfig.RuntimeParams["application_name"] = "scalelab-api"
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	pool, err := store.NewPool(dsn, opts)
 	if err != nil {
 		return nil, fmt.Errorf("ORDERS_DSN: %v", err)
 	}

@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -75,7 +74,7 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	}
 	h.setCookie(w, id)
 	w.Header().Set("Location", "/me")
-	writeJSON(w, http.StatusCreated, struct {
+	platform.WriteJSON(w, http.StatusCreated, struct {
 		UserID   int64  `json:"user_id"`
 		Name     string `json:"name"`
 		ServedBy string `json:"served_by"`
@@ -107,7 +106,7 @@ func (h *Handler) Me(w http.ResponseWriter, r *http.Request) {
 	// Redis just pushed the session's expiry back; push the cookie's too,
 	// or the browser would drop it ttl after login however active the user.
 	h.setCookie(w, id)
-	writeJSON(w, http.StatusOK, struct {
+	platform.WriteJSON(w, http.StatusOK, struct {
 		UserID           int64  `json:"user_id"`
 		Name             string `json:"name"`
 		SessionCreatedBy string `json:"session_created_by"`
@@ -184,12 +183,4 @@ func (h *Handler) clientGone(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	return false
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(body)
-	w.Write([]byte("\n"))
 }

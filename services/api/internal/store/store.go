@@ -71,16 +71,7 @@ func Open(dsns []string, router shard.Router, opts Options, reg prometheus.Regis
 		}, []string{"shard", "op"}),
 	}
 	for i, dsn := range dsns {
-		cfg, err := pgxpool.ParseConfig(dsn)
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("SHARD_DSNS: shard %d: %v", i, err)
-		}
-		cfg.MaxConns = opts.MaxConns
-		cfg.ConnConfig.ConnectTimeout = 2 * time.Second
-		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(opts.QueryTimeout.Milliseconds(), 10)
-		cfg.ConnConfig.RuntimeParams["application_name"] = "scalelab-api"
-		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		pool, err := NewPool(dsn, opts)
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("SHARD_DSNS: shard %d: %v", i, err)
@@ -91,6 +82,24 @@ func Open(dsns []string, router shard.Router, opts Options, reg prometheus.Regis
 		reg.MustRegister(s.queries, s.latency, newPoolCollector(s.pools))
 	}
 	return s, nil
+}
+
+// NewPool opens a lazy, bounded pool to one PostgreSQL server: nothing is
+// dialled until first use, a dead server costs a connect at most 2 s (not
+// the kernel's minutes-long TCP timeout), and the server itself cancels any
+// statement running past QueryTimeout.
+func NewPool(dsn string, opts Options) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
+	cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(opts.QueryTimeout.Milliseconds(), 10)
+	cfg.ConnConfig.RuntimeParams["application_name"] = "scalelab-api"
+	return pgxpool.NewWithConfig(context.Background(), cfg)
 }
 
 // Close closes every pool.
@@ -262,32 +271,30 @@ func seedName(id int64) string {
 // GetMany reads the users with the given ids from one shard, in one query.
 // Ids that are absent are simply not in the result.
 func (s *Store) GetMany(ctx context.Context, shardID int, ids []int64) ([]User, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	start := time.Now()
-	rows, err := s.pools[shardID].Query(ctx,
+	return s.queryUsers(ctx, shardID, "get_many",
 		`SELECT id, name, email, created_at, updated_at, version FROM users WHERE id = ANY($1)`, ids)
-	var users []User
-	if err == nil {
-		users, err = collectUsers(rows)
-	}
-	return users, s.observe(shardID, "get_many", start, err)
 }
 
 // Page reads up to limit users with ids above after from one shard, in id
 // order. Listing users has no shard key, so a page asks every shard for one
 // (scatter) and merges their answers (gather).
 func (s *Store) Page(ctx context.Context, shardID int, after int64, limit int) ([]User, error) {
+	return s.queryUsers(ctx, shardID, "page",
+		`SELECT id, name, email, created_at, updated_at, version FROM users WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+}
+
+// queryUsers runs a query returning user rows on one shard, bounded and
+// observed like every other.
+func (s *Store) queryUsers(ctx context.Context, shardID int, op, sql string, args ...any) ([]User, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
-	rows, err := s.pools[shardID].Query(ctx,
-		`SELECT id, name, email, created_at, updated_at, version FROM users WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	rows, err := s.pools[shardID].Query(ctx, sql, args...)
 	var users []User
 	if err == nil {
 		users, err = collectUsers(rows)
 	}
-	return users, s.observe(shardID, "page", start, err)
+	return users, s.observe(shardID, op, start, err)
 }
 
 func collectUsers(rows pgx.Rows) ([]User, error) {

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -88,7 +87,6 @@ func (h *Handler) multiGet(w http.ResponseWriter, r *http.Request, raw string) {
 	}
 	ctx := r.Context()
 	found := make(map[int64]json.RawMessage, len(ids))
-	absentIDs := map[int64]bool{}
 	var misses []int64
 	hits := 0
 	if h.useCache() {
@@ -107,8 +105,7 @@ func (h *Handler) multiGet(w http.ResponseWriter, r *http.Request, raw string) {
 			case v == nil:
 				misses = append(misses, ids[i])
 			case string(v) == string(absent):
-				absentIDs[ids[i]] = true
-				hits++
+				hits++ // cached as absent: listed in missing below
 			default:
 				found[ids[i]] = v
 				hits++
@@ -126,15 +123,11 @@ func (h *Handler) multiGet(w http.ResponseWriter, r *http.Request, raw string) {
 		sh := h.store.ShardOf(id)
 		byShard[sh] = append(byShard[sh], id)
 	}
-	var mu sync.Mutex
-	results := make(map[int][]store.User, len(byShard))
+	perShard := make([][]store.User, h.store.Shards()) // one slot per shard: no lock
 	g, gctx := errgroup.WithContext(ctx)
 	for sh, shardIDs := range byShard {
-		g.Go(func() error {
-			users, err := h.store.GetMany(gctx, sh, shardIDs)
-			mu.Lock()
-			results[sh] = users
-			mu.Unlock()
+		g.Go(func() (err error) {
+			perShard[sh], err = h.store.GetMany(gctx, sh, shardIDs)
 			return err
 		})
 	}
@@ -142,7 +135,7 @@ func (h *Handler) multiGet(w http.ResponseWriter, r *http.Request, raw string) {
 		h.storeError(w, r, err)
 		return
 	}
-	for _, users := range results {
+	for _, users := range perShard {
 		for _, u := range users {
 			b, _ := json.Marshal(u)
 			found[u.ID] = b
@@ -162,7 +155,7 @@ func (h *Handler) multiGet(w http.ResponseWriter, r *http.Request, raw string) {
 	}
 	w.Header().Set("X-Cache-Hits", fmt.Sprintf("%d/%d", hits, len(ids)))
 	body, _ := json.Marshal(out)
-	writeJSON(w, http.StatusOK, body)
+	platform.WriteJSON(w, http.StatusOK, json.RawMessage(body))
 }
 
 // page lists users in id order across every shard: each shard returns its
@@ -201,5 +194,5 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request, after int64, limi
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	enc.Encode(out)
-	writeJSON(w, http.StatusOK, bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	platform.WriteJSON(w, http.StatusOK, json.RawMessage(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))))
 }

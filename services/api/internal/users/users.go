@@ -134,7 +134,7 @@ func (h *Handler) Get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if include != "orders" {
-		writeJSON(w, http.StatusOK, res.body)
+		platform.WriteJSON(w, http.StatusOK, json.RawMessage(res.body))
 		return
 	}
 	// The user is there even when the orders server is not: answer what we
@@ -151,7 +151,7 @@ func (h *Handler) Get(w http.ResponseWriter, r *http.Request) {
 		composed["orders_error"] = ordersErr.Error()
 	}
 	body, _ := json.Marshal(composed)
-	writeJSON(w, http.StatusOK, body)
+	platform.WriteJSON(w, http.StatusOK, json.RawMessage(body))
 }
 
 // OrdersFunc returns a user's recent orders (from the orders server).
@@ -229,11 +229,14 @@ func (h *Handler) read(ctx context.Context, id int64) (result, error) {
 		return h.sharedShardRead(ctx, id, key)
 	}
 
-	// The load serves every waiter, so it must not die with the first
-	// caller's request; the store's own timeout still bounds it.
-	v, err, shared := h.flight.Do(key, func() (any, error) {
-		return h.load(context.WithoutCancel(ctx), id, key)
-	})
+	return h.share(ctx, key, func(ctx context.Context) (result, error) { return h.load(ctx, id, key) })
+}
+
+// share runs fn once for every concurrent caller with the same key on this
+// replica. The work serves every waiter, so it must not die with the first
+// caller's request; the store's own timeout still bounds it.
+func (h *Handler) share(ctx context.Context, key string, fn func(context.Context) (result, error)) (result, error) {
+	v, err, shared := h.flight.Do(key, func() (any, error) { return fn(context.WithoutCancel(ctx)) })
 	if shared {
 		h.m.shared.Inc()
 	}
@@ -250,7 +253,8 @@ func (h *Handler) load(ctx context.Context, id int64, key string) (result, error
 	h.observe(err)
 	if err != nil {
 		h.m.cache.WithLabelValues("lease", "error").Inc()
-		return h.readShard(ctx, id, "BYPASS")
+		body, _, err := h.readShard(ctx, id)
+		return result{body, "BYPASS"}, err
 	}
 	if !leased {
 		if b, ok := h.awaitFill(ctx, key); ok {
@@ -258,7 +262,8 @@ func (h *Handler) load(ctx context.Context, id int64, key string) (result, error
 		}
 		// The holder is slow or gone: read the shard, but leave the fill
 		// to the lease holder.
-		return h.readShard(ctx, id, "MISS")
+		body, _, err := h.readShard(ctx, id)
+		return result{body, "MISS"}, err
 	}
 
 	// The previous holder may have filled the key between our miss and our
@@ -268,16 +273,14 @@ func (h *Handler) load(ctx context.Context, id int64, key string) (result, error
 		return result{b, "HIT"}, nil
 	}
 
-	u, version, err := h.store.Get(ctx, id)
-	body, ttl := absent, h.opts.NegativeTTL
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
+	body, version, err := h.readShard(ctx, id)
+	if err != nil {
 		h.observe(h.cache.Release(ctx, key, token))
 		return result{}, err
-	default:
-		body, _ = json.Marshal(u)
-		ttl = jitter(h.opts.TTL)
+	}
+	ttl := jitter(h.opts.TTL)
+	if string(body) == string(absent) {
+		ttl = h.opts.NegativeTTL
 	}
 	stored, err := h.cache.Fill(ctx, key, token, version, body, ttl)
 	h.observe(err)
@@ -323,29 +326,24 @@ func (h *Handler) awaitFill(ctx context.Context, key string) ([]byte, bool) {
 // Redis is in trouble, concurrent reads of one user on this replica still
 // cost one query, not one each.
 func (h *Handler) sharedShardRead(ctx context.Context, id int64, key string) (result, error) {
-	v, err, shared := h.flight.Do("bypass:"+key, func() (any, error) {
-		return h.readShard(context.WithoutCancel(ctx), id, "BYPASS")
+	return h.share(ctx, "bypass:"+key, func(ctx context.Context) (result, error) {
+		body, _, err := h.readShard(ctx, id)
+		return result{body, "BYPASS"}, err
 	})
-	if shared {
-		h.m.shared.Inc()
-	}
-	if err != nil {
-		return result{}, err
-	}
-	return v.(result), nil
 }
 
-// readShard reads the user from its shard without touching the cache.
-func (h *Handler) readShard(ctx context.Context, id int64, xcache string) (result, error) {
-	u, _, err := h.store.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return result{absent, xcache}, nil
+// readShard reads the user from its shard, as its JSON or absent, with the
+// version under which that answer may be cached.
+func (h *Handler) readShard(ctx context.Context, id int64) (body []byte, version int64, err error) {
+	u, version, err := h.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return absent, version, nil
+	case err != nil:
+		return nil, 0, err
 	}
-	if err != nil {
-		return result{}, err
-	}
-	body, _ := json.Marshal(u)
-	return result{body, xcache}, nil
+	body, _ = json.Marshal(u)
+	return body, version, nil
 }
 
 // Put answers PUT /users/{id}: write the shard, then the cache.
@@ -359,18 +357,16 @@ func (h *Handler) Put(w http.ResponseWriter, r *http.Request) {
 		platform.WriteProblem(w, r, status, err.Error())
 		return
 	}
-	u, created, err := h.store.Put(r.Context(), store.User{ID: id, Name: req.Name, Email: req.Email})
+	body, created, err := h.save(r.Context(), id, req)
 	if err != nil {
 		h.storeError(w, r, err)
 		return
 	}
-	body, _ := json.Marshal(u)
-	h.afterWrite(r.Context(), id, u.Version, body, jitter(h.opts.TTL))
 	code := http.StatusOK
 	if created {
 		code = http.StatusCreated
 	}
-	writeJSON(w, code, body)
+	platform.WriteJSON(w, code, json.RawMessage(body))
 }
 
 // Create answers POST /users: the replica mints the id itself, so creating
@@ -388,17 +384,25 @@ func (h *Handler) Create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("X-Shard", strconv.Itoa(h.store.ShardOf(id)))
-	u, _, err := h.store.Put(r.Context(), store.User{ID: id, Name: req.Name, Email: req.Email})
+	body, _, err := h.save(r.Context(), id, req)
 	if err != nil {
 		h.storeError(w, r, err)
 		return
 	}
-	body, _ := json.Marshal(u)
-	// A negative entry for this id cannot exist (it was just minted), but
-	// write-through may as well warm the cache.
-	h.afterWrite(r.Context(), id, u.Version, body, jitter(h.opts.TTL))
 	w.Header().Set("Location", "/users/"+strconv.FormatInt(id, 10))
-	writeJSON(w, http.StatusCreated, body)
+	platform.WriteJSON(w, http.StatusCreated, json.RawMessage(body))
+}
+
+// save writes a user to its shard, then brings the cache in line, and
+// returns the stored user's JSON.
+func (h *Handler) save(ctx context.Context, id int64, req putRequest) ([]byte, bool, error) {
+	u, created, err := h.store.Put(ctx, store.User{ID: id, Name: req.Name, Email: req.Email})
+	if err != nil {
+		return nil, false, err
+	}
+	body, _ := json.Marshal(u)
+	h.afterWrite(ctx, id, u.Version, body, jitter(h.opts.TTL))
+	return body, created, nil
 }
 
 // Delete answers DELETE /users/{id}.
@@ -484,11 +488,4 @@ func (h *Handler) storeError(w http.ResponseWriter, r *http.Request, err error) 
 // expire together (and stampede together).
 func jitter(ttl time.Duration) time.Duration {
 	return ttl + time.Duration(rand.Int64N(int64(ttl)/10+1))
-}
-
-func writeJSON(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(body)
-	w.Write([]byte("\n"))
 }
