@@ -80,6 +80,12 @@ type Service struct {
 	draining atomic.Bool
 	mu       sync.Mutex
 	checks   []readyCheck
+	admin    []adminRoute
+}
+
+type adminRoute struct {
+	pattern string
+	handler http.Handler
 }
 
 type readyCheck struct {
@@ -101,6 +107,17 @@ func (s *Service) AddReadyCheck(name string, check func(context.Context) error) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.checks = append(s.checks, readyCheck{name, check})
+}
+
+// HandleAdmin adds a handler to the admin listener, beside /metrics,
+// /healthz, /readyz and /debug/pprof (a pattern naming one of those panics,
+// as http.ServeMux does for any conflict). Call it before Run: the admin mux
+// is built when Run starts. Admin handlers get no request metrics and no
+// authentication: a handler that changes state checks its own credentials.
+func (s *Service) HandleAdmin(pattern string, handler http.Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.admin = append(s.admin, adminRoute{pattern, handler})
 }
 
 // Draining reports whether shutdown has begun.
@@ -174,6 +191,11 @@ func (s *Service) adminMux() *http.ServeMux {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.admin {
+		mux.Handle(r.pattern, r.handler)
+	}
 	return mux
 }
 

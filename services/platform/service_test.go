@@ -334,6 +334,40 @@ func TestServiceReadyCheckAddedWhileRunning(t *testing.T) {
 	}
 }
 
+// A service can add its own admin endpoints (the edge's purge API) next to
+// the shared ones, which keep working; the traffic listener never sees them.
+func TestServiceHandleAdmin(t *testing.T) {
+	r := startService(t, testBase(t), http.NotFoundHandler(), func(svc *platform.Service) {
+		svc.HandleAdmin("POST /cache/purge", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "purged "+r.URL.Query().Get("url"))
+		}))
+	})
+	tests := []struct {
+		name, url, method string
+		wantStatus        int
+		wantBody          string
+	}{
+		{"added handler", r.adminURL + "/cache/purge?url=/a", http.MethodPost, 200, "purged /a"},
+		{"method of the pattern only", r.adminURL + "/cache/purge", http.MethodGet, 405, ""},
+		{"shared endpoints still there", r.adminURL + "/healthz", http.MethodGet, 200, "ok"},
+		{"not on the traffic listener", r.trafficURL + "/cache/purge", http.MethodPost, 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, tt.url, nil)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantStatus || !strings.Contains(string(body), tt.wantBody) {
+				t.Errorf("%s %s = %d %q, want %d %q", tt.method, tt.url, resp.StatusCode, body, tt.wantStatus, tt.wantBody)
+			}
+		})
+	}
+}
+
 func TestServiceListenErrors(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
