@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"scalelab/services/lb/internal/balancer"
 	"scalelab/services/lb/internal/discovery"
 	"scalelab/services/lb/internal/proxy"
 	"scalelab/services/platform"
@@ -23,6 +22,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	dnsRefresh := env.Duration("LB_DNS_REFRESH", 2*time.Second, 10*time.Millisecond, time.Hour)
 	connectTimeout := env.Duration("LB_CONNECT_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute)
 	backendTimeout := env.Duration("LB_BACKEND_TIMEOUT", 30*time.Second, time.Millisecond, time.Hour)
+	policy := loadPolicy(env)
 	var targets []discovery.Target
 	if backendList != "" { // when empty, Required has already reported it
 		var err error
@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	handler := proxy.New(
 		backends.Backends,
-		balancer.NewRoundRobin(),
+		policy,
 		proxy.NewTransport(connectTimeout, backendTimeout),
 		proxy.NewMetrics(svc.Registry),
 		svc.Logger,

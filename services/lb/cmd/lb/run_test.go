@@ -413,6 +413,10 @@ func TestConfigErrors(t *testing.T) {
 		{"bad backend timeout", map[string]string{"LB_BACKENDS": "http://a:1", "LB_BACKEND_TIMEOUT": "soon"}, "LB_BACKEND_TIMEOUT"},
 		{"both reported", map[string]string{"LB_BACKENDS": "ftp://x", "LB_DNS_REFRESH": "-1s"}, "LB_DNS_REFRESH"},
 		{"both reported, backends too", map[string]string{"LB_BACKENDS": "ftp://x", "LB_DNS_REFRESH": "-1s"}, "LB_BACKENDS"},
+		{"unknown policy", map[string]string{"LB_BACKENDS": "http://a:1", "LB_POLICY": "fastest"}, "LB_POLICY"},
+		{"bad hash key", map[string]string{"LB_BACKENDS": "http://a:1", "LB_POLICY": "hash", "LB_HASH_KEY": "path"}, "LB_HASH_KEY"},
+		{"balance factor below 100", map[string]string{"LB_BACKENDS": "http://a:1", "LB_POLICY": "hash", "LB_HASH_BALANCE_FACTOR": "50"}, "LB_HASH_BALANCE_FACTOR"},
+		{"bad weight", map[string]string{"LB_BACKENDS": "http://a:1 weight=0"}, "LB_BACKENDS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -456,4 +460,53 @@ func BenchmarkProxy(b *testing.B) {
 			}
 		}
 	})
+}
+
+// LB_POLICY=hash with a header key: each user sticks to one replica, and
+// the users are spread over all of them.
+func TestHashPolicyIsSticky(t *testing.T) {
+	var urls []string
+	for i := range 3 {
+		urls = append(urls, namedBackend(t, fmt.Sprint("b", i)).URL)
+	}
+	lb := platformtest.Start(t, run, map[string]string{
+		"LB_BACKENDS": strings.Join(urls, ","),
+		"LB_POLICY":   "hash",
+		"LB_HASH_KEY": "header:X-User",
+	})
+	served := map[string]bool{}
+	for u := range 30 {
+		user := http.Header{"X-User": {fmt.Sprint("user-", u)}}
+		first := ""
+		for i := range 3 {
+			resp, _ := get(t, lb.URL+"/", user)
+			by := resp.Header.Get("X-Served-By")
+			if i == 0 {
+				first = by
+			} else if by != first {
+				t.Fatalf("user-%d went to %s, then %s", u, first, by)
+			}
+		}
+		served[first] = true
+	}
+	if len(served) != 3 {
+		t.Errorf("30 users reached %d of 3 backends", len(served))
+	}
+}
+
+// Weights from LB_BACKENDS: 3 to 1 is three answers in four.
+func TestWeightedRoundRobin(t *testing.T) {
+	a, b := namedBackend(t, "a"), namedBackend(t, "b")
+	lb := platformtest.Start(t, run, map[string]string{
+		"LB_BACKENDS": a.URL + " weight=3," + b.URL,
+		"LB_POLICY":   "weighted_round_robin",
+	})
+	var seq []string
+	for range 8 {
+		resp, _ := get(t, lb.URL+"/", nil)
+		seq = append(seq, resp.Header.Get("X-Served-By"))
+	}
+	if got, want := strings.Join(seq, ""), "aabaaaba"; got != want {
+		t.Fatalf("served in order %q, want nginx's smooth %q", got, want)
+	}
 }

@@ -37,7 +37,11 @@ type Set struct {
 	resolved [][]*balancer.Backend // per target: last good resolution
 	lastErr  []string              // per target: last lookup error, to log changes only
 	known    map[string]*balancer.Backend
+	watchers []WatchFunc
 }
+
+// WatchFunc learns of backends added to and removed from the set.
+type WatchFunc func(added, removed []*balancer.Backend)
 
 // NewSet returns a set holding the static targets at once; dns:// targets
 // contribute backends after the first Refresh.
@@ -54,7 +58,7 @@ func NewSet(targets []Target, lookup LookupFunc, logger *slog.Logger) *Set {
 	defer s.mu.Unlock()
 	for i, t := range targets {
 		if !t.IsDNS() {
-			s.resolved[i] = []*balancer.Backend{s.backend(t.Static)}
+			s.resolved[i] = []*balancer.Backend{s.backend(t.Static, t.Weight)}
 		}
 	}
 	s.publishLocked()
@@ -120,14 +124,14 @@ func (s *Set) Refresh(ctx context.Context) {
 			s.logger.Info("dns lookup recovered", "target", t.Raw)
 			s.lastErr[i] = ""
 		}
-		s.resolved[i] = s.fromAddrs(addrs, t.Port)
+		s.resolved[i] = s.fromAddrs(addrs, t.Port, t.Weight)
 	}
 	s.publishLocked()
 }
 
 // fromAddrs maps addresses to backends in numeric address order, so the
 // rotation order does not depend on the order the resolver answered in.
-func (s *Set) fromAddrs(addrs []string, port string) []*balancer.Backend {
+func (s *Set) fromAddrs(addrs []string, port string, weight int) []*balancer.Backend {
 	ips := make([]netip.Addr, 0, len(addrs))
 	for _, a := range addrs {
 		ip, err := netip.ParseAddr(a)
@@ -140,19 +144,38 @@ func (s *Set) fromAddrs(addrs []string, port string) []*balancer.Backend {
 	ips = slices.Compact(ips)
 	out := make([]*balancer.Backend, 0, len(ips))
 	for _, ip := range ips {
-		out = append(out, s.backend(&url.URL{Scheme: "http", Host: net.JoinHostPort(ip.String(), port)}))
+		out = append(out, s.backend(&url.URL{Scheme: "http", Host: net.JoinHostPort(ip.String(), port)}, weight))
 	}
 	return out
 }
 
-// backend returns the existing Backend for u's address, or a new one.
-func (s *Set) backend(u *url.URL) *balancer.Backend {
+// backend returns the existing Backend for u's address, or a new one. An
+// address listed twice keeps the weight it was first given.
+func (s *Set) backend(u *url.URL, weight int) *balancer.Backend {
 	if b, ok := s.known[u.Host]; ok {
 		return b
 	}
 	b := balancer.NewBackend(u)
+	if weight > 0 {
+		b.Weight = weight
+	}
 	s.known[u.Host] = b
 	return b
+}
+
+// Watch calls f at once with every current backend as added, then after
+// every change. f runs under the set's lock, before the new list is
+// published: what a watcher sets up for an added backend exists before any
+// request can pick it, and a watcher tearing down a removed backend's
+// state must cope with requests that picked it from the previous list.
+// f must be quick and must not call back into the set.
+func (s *Set) Watch(f WatchFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.watchers = append(s.watchers, f)
+	if bs := s.Backends(); len(bs) > 0 {
+		f(bs, nil)
+	}
 }
 
 // publishLocked concatenates the per-target lists (an address listed twice
@@ -172,24 +195,32 @@ func (s *Set) publishLocked() {
 	if p := s.current.Load(); p != nil && slices.Equal(prev, next) {
 		return
 	}
-	s.current.Store(&next)
 
-	var added, removed []string
+	var added, removed []*balancer.Backend
+	var addedNames, removedNames []string
 	for _, b := range next {
 		if !slices.Contains(prev, b) {
-			added = append(added, b.Addr)
+			added = append(added, b)
+			addedNames = append(addedNames, b.Addr)
 		}
 	}
 	for _, b := range prev {
 		if !seen[b] {
-			removed = append(removed, b.Addr)
+			removed = append(removed, b)
+			removedNames = append(removedNames, b.Addr)
 			// Forget it, so the known map does not grow with every
 			// replica that ever existed.
 			delete(s.known, b.Addr)
 		}
 	}
+	if len(added) > 0 || len(removed) > 0 {
+		for _, f := range s.watchers {
+			f(added, removed)
+		}
+	}
+	s.current.Store(&next)
 	s.logger.Info("backends changed", "count", len(next),
-		"added", strings.Join(added, ","), "removed", strings.Join(removed, ","))
+		"added", strings.Join(addedNames, ","), "removed", strings.Join(removedNames, ","))
 }
 
 // compile-time check that the default resolver fits LookupFunc.

@@ -3,6 +3,8 @@ package discovery
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"io"
 	"log/slog"
 	"net"
@@ -180,5 +182,37 @@ func TestLocalhostResolves(t *testing.T) {
 		if err != nil || !ap.Addr().IsLoopback() || ap.Port() != 8080 {
 			t.Errorf("unexpected backend %q for localhost", b.Addr)
 		}
+	}
+}
+
+// A watcher hears of every backend once as added and once as removed,
+// weights included, and of nothing when nothing changed.
+func TestWatch(t *testing.T) {
+	dns := newFake()
+	dns.set("api", "10.0.0.1")
+	s := NewSet(mustTargets(t, "http://10.0.0.9:80 weight=4,dns://api:80 weight=2"), dns.lookup, quiet)
+	var events []string
+	registered := false
+	s.Watch(func(added, removed []*balancer.Backend) {
+		for _, b := range added {
+			// Except for the first call, which reports what is already
+			// there, the new list is not published yet.
+			if registered && slices.Contains(*s.current.Load(), b) {
+				t.Errorf("%s visible before the watcher ran", b)
+			}
+			events = append(events, fmt.Sprintf("+%s/%d", b.Addr, b.Weight))
+		}
+		for _, b := range removed {
+			events = append(events, "-"+b.Addr)
+		}
+	})
+	registered = true
+	s.Refresh(t.Context())
+	s.Refresh(t.Context())
+	dns.set("api", "10.0.0.2")
+	s.Refresh(t.Context())
+	want := "+10.0.0.9:80/4 +10.0.0.1:80/2 +10.0.0.2:80/2 -10.0.0.1:80"
+	if got := strings.Join(events, " "); got != want {
+		t.Fatalf("events %q, want %q", got, want)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
+	"strings"
 
 	"scalelab/services/platform"
 )
@@ -22,13 +24,20 @@ type Target struct {
 	// Name and Port are set for dns:// items: every address Name resolves
 	// to becomes a backend on Port.
 	Name, Port string
+	// Weight is each resulting backend's weight: 1, or weight=N after the
+	// URL (nginx's "server api:8080 weight=3").
+	Weight int
 }
 
 // IsDNS reports whether the target is re-resolved into several backends.
 func (t Target) IsDNS() bool { return t.Static == nil }
 
+// maxWeight bounds weight=N; weights are relative, so a few digits are plenty.
+const maxWeight = 1000
+
 // ParseTargets parses a comma-separated list of http://host:port and
-// dns://name:port items.
+// dns://name:port items, each optionally followed by weight=N:
+// "http://a:8080 weight=3, dns://api:8080".
 func ParseTargets(list string) ([]Target, error) {
 	items := platform.SplitList(list)
 	if len(items) == 0 {
@@ -46,6 +55,25 @@ func ParseTargets(list string) ([]Target, error) {
 }
 
 func parseTarget(item string) (Target, error) {
+	fields := strings.Fields(item)
+	weight := 1
+	for _, f := range fields[1:] {
+		v, ok := strings.CutPrefix(f, "weight=")
+		n, err := strconv.Atoi(v)
+		if !ok || err != nil || n < 1 || n > maxWeight {
+			return Target{}, fmt.Errorf("%q: after the URL only weight=N (1 to %d) may follow, got %q", item, maxWeight, f)
+		}
+		weight = n
+	}
+	t, err := parseURL(fields[0])
+	if err != nil {
+		return Target{}, err
+	}
+	t.Raw, t.Weight = item, weight
+	return t, nil
+}
+
+func parseURL(item string) (Target, error) {
 	u, err := platform.ParseURL(item, "http", "dns")
 	if err != nil {
 		return Target{}, err

@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -28,6 +29,12 @@ func TestParseTargets(t *testing.T) {
 		{in: "http://a:80?x=1", wantErr: "no path"},
 		{in: "api:8080", wantErr: "scheme"},
 		{in: "http://a:1,ftp://b", wantErr: "ftp://b"},
+		{in: "http://a:1 weight=3, dns://b:2  weight=10", want: []string{"static a:1 w3", "dns b 2 w10"}},
+		{in: "http://a:1 weight=0", wantErr: "weight=N"},
+		{in: "http://a:1 weight=1001", wantErr: "weight=N"},
+		{in: "http://a:1 weight=x", wantErr: "weight=N"},
+		{in: "http://a:1 max_fails=3", wantErr: "weight=N"},
+		{in: "weight=2 http://a:1", wantErr: "weight=N"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -43,11 +50,16 @@ func TestParseTargets(t *testing.T) {
 			}
 			var desc []string
 			for _, g := range got {
+				var d string
 				if g.IsDNS() {
-					desc = append(desc, "dns "+g.Name+" "+g.Port)
+					d = "dns " + g.Name + " " + g.Port
 				} else {
-					desc = append(desc, "static "+g.Static.Host)
+					d = "static " + g.Static.Host
 				}
+				if g.Weight != 1 {
+					d += fmt.Sprintf(" w%d", g.Weight)
+				}
+				desc = append(desc, d)
 			}
 			if strings.Join(desc, "|") != strings.Join(tt.want, "|") {
 				t.Fatalf("got %q, want %q", desc, tt.want)
@@ -57,7 +69,7 @@ func TestParseTargets(t *testing.T) {
 }
 
 func FuzzParseTargets(f *testing.F) {
-	for _, s := range []string{"http://a:1", "dns://b:2", "ftp://x", "http://", "dns://x", "http://[::1]:80,dns://a:9"} {
+	for _, s := range []string{"http://a:1", "dns://b:2", "ftp://x", "http://", "dns://x", "http://[::1]:80,dns://a:9", "http://a:1 weight=2"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -66,6 +78,9 @@ func FuzzParseTargets(f *testing.F) {
 			return
 		}
 		for _, tg := range targets {
+			if tg.Weight < 1 || tg.Weight > maxWeight {
+				t.Fatalf("%q: weight %d out of range", s, tg.Weight)
+			}
 			if tg.IsDNS() && (tg.Name == "" || tg.Port == "") {
 				t.Fatalf("%q: dns target without name or port: %+v", s, tg)
 			}
