@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"scalelab/services/edge/internal/httpcache"
-	"scalelab/services/edge/internal/store"
 	"scalelab/services/platform"
 )
 
@@ -22,29 +21,48 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	timeout := env.Duration("ORIGIN_TIMEOUT", 30*time.Second, time.Millisecond, 10*time.Minute)
 	cacheBytes := env.Bytes("EDGE_CACHE_BYTES", 256<<20, 0)
 	maxObject := env.Bytes("EDGE_MAX_OBJECT_BYTES", 64<<20, 0)
+	// 0: room for four objects of the largest size, and at least a quarter
+	// of the cache.
+	fillBytes := env.Bytes("EDGE_FILL_BYTES", 0, 0)
+	staleIfError := env.Duration("EDGE_STALE_IF_ERROR", 0, 0, 365*24*time.Hour)
+	collapseTimeout := env.Duration("EDGE_COLLAPSE_TIMEOUT", 10*time.Second, time.Millisecond, 10*time.Minute)
+	heuristicMax := env.Duration("EDGE_HEURISTIC_MAX", 24*time.Hour, time.Second, 365*24*time.Hour)
+	adminToken := env.String("EDGE_ADMIN_TOKEN", "")
 	servedBy := env.InstanceID()
 	if err := env.Err(); err != nil {
 		return err
 	}
 
+	if fillBytes == 0 {
+		fillBytes = max(4*maxObject, cacheBytes/4, 1)
+	}
+
 	svc := platform.New("edge", base, stdout)
-	st := store.New[*httpcache.Entry](cacheBytes)
+	st := httpcache.NewStore(cacheBytes)
 	cache := httpcache.New(httpcache.Config{
-		Origin:         origin,
-		Transport:      newOriginTransport(),
-		RTT:            rtt,
-		Timeout:        timeout,
-		MaxObjectBytes: maxObject,
-		ServedBy:       servedBy,
-		Logger:         svc.Logger,
+		Origin:          origin,
+		Transport:       newOriginTransport(),
+		RTT:             rtt,
+		Timeout:         timeout,
+		MaxObjectBytes:  maxObject,
+		FillBytes:       fillBytes,
+		StaleIfError:    staleIfError,
+		CollapseTimeout: min(collapseTimeout, timeout),
+		HeuristicMax:    heuristicMax,
+		AdminToken:      adminToken,
+		ServedBy:        servedBy,
+		Logger:          svc.Logger,
 	}, st, httpcache.NewMetrics(svc.Registry, st))
+	svc.HandleAdmin("POST /cache/purge", cache.PurgeHandler())
 	// No readiness check on the origin: an edge with a warm cache is still
 	// useful while the origin is down, and its misses answer 502 saying so.
 
 	mux := http.NewServeMux()
 	svc.HTTP.Handle(mux, "/", cache)
 	svc.Logger.Info("edge configured", "origin", origin.String(), "origin_rtt", rtt.String(),
-		"cache_bytes", cacheBytes, "max_object_bytes", maxObject, "served_by", servedBy)
+		"cache_bytes", cacheBytes, "max_object_bytes", maxObject, "fill_bytes", fillBytes,
+		"stale_if_error", staleIfError.String(), "collapse_timeout", collapseTimeout.String(),
+		"admin_purge", adminToken != "", "served_by", servedBy)
 	return svc.Run(ctx, mux)
 }
 

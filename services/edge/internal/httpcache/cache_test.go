@@ -83,7 +83,7 @@ func fixed(cacheControl, body string) http.HandlerFunc {
 type edge struct {
 	*httptest.Server
 	cache   *Cache
-	store   *store.Store[*Entry]
+	store   *store.Store[*Object]
 	metrics *Metrics
 	clock   *fakeClock
 }
@@ -107,7 +107,7 @@ func newEdge(t *testing.T, originURL string, configure ...func(*Config, *int64))
 	for _, f := range configure {
 		f(&cfg, &cacheBytes)
 	}
-	st := store.New[*Entry](cacheBytes)
+	st := NewStore(cacheBytes)
 	m := NewMetrics(prometheus.NewRegistry(), st)
 	c := New(cfg, st, m)
 	srv := httptest.NewServer(c)
@@ -135,7 +135,7 @@ func (e *edge) do(t *testing.T, method, path string, header ...string) response 
 		}
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +146,9 @@ func (e *edge) do(t *testing.T, method, path string, header ...string) response 
 	}
 	return response{resp.StatusCode, resp.Header, string(body)}
 }
+
+// noRedirects is a client that shows redirects instead of following them.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 func (e *edge) get(t *testing.T, path string, header ...string) response {
 	t.Helper()
@@ -279,27 +282,40 @@ func TestExpiry(t *testing.T) {
 // TestStorable checks which responses the edge keeps: the second request is
 // a HIT only for those.
 func TestStorable(t *testing.T) {
+	lastModified := "Mon, 02 Jan 2006 15:04:05 GMT"
 	tests := []struct {
 		name   string
 		status int
 		header map[string]string
 		stored bool
 	}{
-		{"max-age", 200, map[string]string{"Cache-Control": "public, max-age=60"}, true},
-		{"s-maxage alone", 200, map[string]string{"Cache-Control": "s-maxage=60"}, true},
-		{"s-maxage beats max-age=0", 200, map[string]string{"Cache-Control": "max-age=0, s-maxage=60"}, true},
-		{"s-maxage=0 beats max-age", 200, map[string]string{"Cache-Control": "s-maxage=0, max-age=60"}, false},
-		{"no lifetime", 200, map[string]string{"Last-Modified": "Mon, 02 Jan 2006 15:04:05 GMT"}, false},
-		{"max-age=0", 200, map[string]string{"Cache-Control": "max-age=0"}, false},
-		{"no-store", 200, map[string]string{"Cache-Control": "no-store, max-age=60"}, false},
-		{"private", 200, map[string]string{"Cache-Control": "private, max-age=60"}, false},
-		{"no-cache", 200, map[string]string{"Cache-Control": "no-cache, max-age=60"}, false},
-		{"not found", 404, map[string]string{"Cache-Control": "max-age=60"}, false},
-		{"server error", 500, map[string]string{"Cache-Control": "max-age=60"}, false},
-		{"set-cookie", 200, map[string]string{"Cache-Control": "max-age=60", "Set-Cookie": "id=1"}, false},
-		{"vary", 200, map[string]string{"Cache-Control": "max-age=60", "Vary": "Accept-Language"}, false},
-		{"already stale", 200, map[string]string{"Cache-Control": "max-age=60", "Age": "60"}, false},
-		{"unreadable max-age", 200, map[string]string{"Cache-Control": "max-age=soon"}, false},
+		{"RFC9111 5.2.2.1 max-age", 200, map[string]string{"Cache-Control": "public, max-age=60"}, true},
+		{"RFC9111 5.2.2.10 s-maxage alone", 200, map[string]string{"Cache-Control": "s-maxage=60"}, true},
+		{"RFC9111 5.2.2.10 s-maxage beats max-age=0", 200, map[string]string{"Cache-Control": "max-age=0, s-maxage=60"}, true},
+		{"RFC9111 5.2.2.10 s-maxage=0 beats max-age", 200, map[string]string{"Cache-Control": "s-maxage=0, max-age=60"}, false},
+		{"RFC9111 4.2.2 heuristic freshness from Last-Modified", 200, map[string]string{"Last-Modified": lastModified}, true},
+		{"RFC9111 4.2.2 no heuristic without Last-Modified", 200, map[string]string{}, false},
+		{"RFC9111 4.2.2 no heuristic for a 302", 302, map[string]string{"Last-Modified": lastModified, "Location": "/x"}, false},
+		{"RFC9111 4.2.2 heuristic for a public 302", 302, map[string]string{"Cache-Control": "public", "Last-Modified": lastModified, "Location": "/x"}, true},
+		{"RFC9111 5.3 Expires in the future", 200, map[string]string{"Expires": "Fri, 01 Jan 2100 00:00:00 GMT"}, true},
+		{"RFC9111 5.3 invalid Expires is already expired", 200, map[string]string{"Expires": "0"}, false},
+		{"RFC9111 5.3 max-age beats Expires", 200, map[string]string{"Expires": "0", "Cache-Control": "max-age=60"}, true},
+		{"RFC9111 5.2.2.1 max-age=0", 200, map[string]string{"Cache-Control": "max-age=0"}, false},
+		{"RFC9111 5.2.2.5 no-store", 200, map[string]string{"Cache-Control": "no-store, max-age=60"}, false},
+		{"RFC9111 5.2.2.7 private", 200, map[string]string{"Cache-Control": "private, max-age=60"}, false},
+		{"RFC9111 5.2.2.4 no-cache without a validator is useless", 200, map[string]string{"Cache-Control": "no-cache, max-age=60"}, false},
+		{"RFC9111 3 a 404 with max-age", 404, map[string]string{"Cache-Control": "max-age=60"}, true},
+		{"RFC9111 3 a 301 with max-age", 301, map[string]string{"Cache-Control": "max-age=60", "Location": "/y"}, true},
+		{"RFC9111 3 a 500 is not stored", 500, map[string]string{"Cache-Control": "max-age=60"}, false},
+		{"RFC9111 3.3 a 206 is not stored", 206, map[string]string{"Cache-Control": "max-age=60", "Content-Range": "bytes 0-3/10"}, false},
+		{"RFC9111 7.3 Set-Cookie without public", 200, map[string]string{"Cache-Control": "max-age=60", "Set-Cookie": "id=1"}, false},
+		{"RFC9111 4.1 Vary", 200, map[string]string{"Cache-Control": "max-age=60", "Vary": "Accept-Language"}, true},
+		{"RFC9111 4.1 Vary star never matches", 200, map[string]string{"Cache-Control": "max-age=60", "Vary": "*"}, false},
+		{"RFC9111 4.2.3 already stale when received", 200, map[string]string{"Cache-Control": "max-age=60", "Age": "60"}, false},
+		{"RFC9111 1.2.1 unreadable max-age", 200, map[string]string{"Cache-Control": "max-age=soon"}, false},
+		{"RFC9213 2.1 CDN-Cache-Control beats Cache-Control no-store", 200, map[string]string{"Cache-Control": "no-store", "CDN-Cache-Control": "max-age=60"}, true},
+		{"RFC9213 2.1 CDN-Cache-Control no-store beats Cache-Control", 200, map[string]string{"Cache-Control": "public, max-age=60", "CDN-Cache-Control": "no-store"}, false},
+		{"RFC9213 2.1 CDN-Cache-Control makes Expires ignored", 200, map[string]string{"Expires": "Fri, 01 Jan 2100 00:00:00 GMT", "CDN-Cache-Control": "public"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -649,10 +665,11 @@ func TestPerAnswerHeadersAreNotReplayed(t *testing.T) {
 	if n := o.total.Load(); n != 1 {
 		t.Errorf("origin got %d requests, want 1", n)
 	}
-	e1, ok := e.store.Get("/shared")
+	obj, ok := e.store.Get("/shared")
 	if !ok {
 		t.Fatal("/shared was not stored")
 	}
+	e1 := obj.Variants[0]
 	for _, name := range []string{platform.RequestIDHeader, "X-Served-By"} {
 		if v, ok := e1.Header[name]; ok {
 			t.Errorf("entry stores %s: %q", name, v)
@@ -774,7 +791,7 @@ func BenchmarkHit(b *testing.B) {
 	srv := httptest.NewServer(fixed("max-age=3600", body))
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
-	st := store.New[*Entry](1 << 30)
+	st := NewStore(1 << 30)
 	c := New(Config{Origin: u, Transport: http.DefaultTransport, Timeout: time.Second, MaxObjectBytes: 1 << 20, ServedBy: "bench"},
 		st, NewMetrics(prometheus.NewRegistry(), st))
 	req := httptest.NewRequest(http.MethodGet, "/bench", nil)

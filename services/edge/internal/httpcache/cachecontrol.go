@@ -1,34 +1,60 @@
 package httpcache
 
 import (
+	"net/textproto"
 	"strings"
 	"time"
 )
 
-// CacheControl holds the Cache-Control response directives this cache acts
-// on (RFC 9111 section 5.2.2). Directives it does not know are ignored, as
-// the RFC asks.
+// CacheControl holds the Cache-Control directives this cache acts on, of a
+// response (RFC 9111 section 5.2.2, RFC 5861, RFC 8246) or of a request
+// (section 5.2.1): one type for both, since the grammar is the same and
+// several directives (max-age, no-cache, no-store, stale-if-error) exist on
+// both sides. Directives it does not know are ignored, as the RFC asks.
 type CacheControl struct {
 	NoStore bool // never keep a copy
-	NoCache bool // a copy needs revalidation before each use; we don't revalidate, so we don't keep one
-	Private bool // for one user only: a shared cache such as a CDN edge must not keep it
-	Public  bool
+	// NoCache without field names: a copy may be kept but never used
+	// without revalidating it first. With field names (NoCacheFields),
+	// only those fields need revalidation: this cache strips them from the
+	// stored copy instead, which the RFC allows (section 5.2.2.4).
+	NoCache       bool
+	NoCacheFields []string
+	// Private without field names: for one user only; a shared cache such
+	// as a CDN edge must not keep it. With field names, only those fields
+	// are private: this cache keeps the response without them (5.2.2.7).
+	Private       bool
+	PrivateFields []string
+	Public        bool
+	// MustRevalidate and ProxyRevalidate: once stale, never served without
+	// revalidation (an origin that cannot be reached gives a 504).
+	MustRevalidate  bool
+	ProxyRevalidate bool
+	Immutable       bool // RFC 8246: while fresh, reloads need not revalidate
+	OnlyIfCached    bool // request: answer from the cache or with a 504
 
-	MaxAge     time.Duration // lifetime for any cache
+	MaxAge     time.Duration // response: lifetime for any cache; request: oldest acceptable age
 	HasMaxAge  bool
 	SMaxAge    time.Duration // lifetime for shared caches; wins over max-age
 	HasSMaxAge bool
+	MaxStale   time.Duration // request: accepts stale responses up to this much past their lifetime (maxDelta when no value)
+	HasMaxStale bool
+	MinFresh    time.Duration // request: wants at least this much freshness left
+	HasMinFresh bool
+	// RFC 5861: how long past its lifetime a response may be served while it
+	// is revalidated in the background, or when the origin fails.
+	StaleWhileRevalidate    time.Duration
+	HasStaleWhileRevalidate bool
+	StaleIfError            time.Duration
+	HasStaleIfError         bool
 }
 
 // maxDelta is the largest lifetime the RFC asks caches to handle: bigger
 // values are treated as this one (RFC 9111 section 1.2.2).
 const maxDelta = 1 << 31
 
-// Lifetime is how long a shared cache may serve the response without going
-// back to the origin: s-maxage when present, else max-age. ok is false when
-// the origin gave neither; this cache does not guess a lifetime from
-// Last-Modified (the "heuristic freshness" the RFC allows), so such
-// responses are not stored.
+// Lifetime is the explicit lifetime for a shared cache: s-maxage when
+// present, else max-age. ok is false when the directives give neither
+// (Expires and heuristics are the next candidates: see freshnessLifetime).
 func (cc CacheControl) Lifetime() (d time.Duration, ok bool) {
 	switch {
 	case cc.HasSMaxAge:
@@ -47,20 +73,43 @@ func (cc CacheControl) Lifetime() (d time.Duration, ok bool) {
 func ParseCacheControl(header string) CacheControl {
 	var cc CacheControl
 	for _, part := range splitDirectives(header) {
-		name, value, _ := strings.Cut(part, "=")
+		name, value, hasValue := strings.Cut(part, "=")
 		name = strings.ToLower(strings.TrimSpace(name))
-		value = unquote(strings.TrimSpace(value))
+		value = strings.TrimSpace(value)
+		// A field list in an unterminated quoted string cannot be trusted:
+		// no-cache and private then apply to the whole response, the
+		// safe reading.
+		if strings.HasPrefix(value, `"`) && !terminated(value) {
+			hasValue = false
+		}
+		value = unquote(value)
 		switch name {
 		case "no-store":
 			cc.NoStore = true
 		case "no-cache":
-			cc.NoCache = true
+			if fields := fieldNames(value); hasValue && len(fields) > 0 {
+				cc.NoCacheFields = append(cc.NoCacheFields, fields...)
+			} else {
+				cc.NoCache = true
+			}
 		case "private":
-			cc.Private = true
+			if fields := fieldNames(value); hasValue && len(fields) > 0 {
+				cc.PrivateFields = append(cc.PrivateFields, fields...)
+			} else {
+				cc.Private = true
+			}
 		case "public":
 			cc.Public = true
+		case "must-revalidate":
+			cc.MustRevalidate = true
+		case "proxy-revalidate":
+			cc.ProxyRevalidate = true
+		case "immutable":
+			cc.Immutable = true
+		case "only-if-cached":
+			cc.OnlyIfCached = true
+		// When a directive repeats, the first one counts.
 		case "max-age":
-			// When a directive repeats, the first one counts.
 			if !cc.HasMaxAge {
 				cc.MaxAge, cc.HasMaxAge = parseDelta(value), true
 			}
@@ -68,9 +117,54 @@ func ParseCacheControl(header string) CacheControl {
 			if !cc.HasSMaxAge {
 				cc.SMaxAge, cc.HasSMaxAge = parseDelta(value), true
 			}
+		case "max-stale":
+			if !cc.HasMaxStale {
+				cc.MaxStale, cc.HasMaxStale = maxDelta*time.Second, true
+				if hasValue {
+					cc.MaxStale = parseDelta(value)
+				}
+			}
+		case "min-fresh":
+			if !cc.HasMinFresh {
+				cc.MinFresh, cc.HasMinFresh = parseDelta(value), true
+			}
+		case "stale-while-revalidate":
+			if !cc.HasStaleWhileRevalidate {
+				cc.StaleWhileRevalidate, cc.HasStaleWhileRevalidate = parseDelta(value), true
+			}
+		case "stale-if-error":
+			if !cc.HasStaleIfError {
+				cc.StaleIfError, cc.HasStaleIfError = parseDelta(value), true
+			}
 		}
 	}
 	return cc
+}
+
+// fieldNames reads the field-name list of a qualified no-cache or private:
+// `Set-Cookie, X-Foo` gives [Set-Cookie X-Foo] in canonical form.
+func fieldNames(v string) []string {
+	var names []string
+	for name := range strings.SplitSeq(v, ",") {
+		if name = strings.TrimSpace(name); name != "" && validToken(name) {
+			names = append(names, textproto.CanonicalMIMEHeaderKey(name))
+		}
+	}
+	return names
+}
+
+// validToken reports whether s is an RFC 9110 token (a field name).
+func validToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return s != ""
 }
 
 // splitDirectives splits on commas that are not inside a quoted string:
@@ -114,6 +208,20 @@ func unquote(v string) string {
 		}
 	}
 	return b.String()
+}
+
+// terminated reports whether a value starting with a quote ends its
+// quoted-string.
+func terminated(v string) bool {
+	for i := 1; i < len(v); i++ {
+		switch v[i] {
+		case '\\':
+			i++
+		case '"':
+			return true
+		}
+	}
+	return false
 }
 
 // parseDelta reads delta-seconds: digits only. Anything else gives 0.

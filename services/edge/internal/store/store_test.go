@@ -214,3 +214,104 @@ func TestConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// tagged values carry their tags, as the edge's objects carry surrogate keys.
+type tagged struct {
+	name string
+	tags []string
+}
+
+func TestTagIndexFollowsTheStore(t *testing.T) {
+	tests := []struct {
+		name    string
+		max     int64
+		do      func(s *Store[*tagged])
+		tag     string
+		want    []string
+		wantLen int // distinct tags indexed at the end
+	}{
+		{"set indexes every tag", 100, func(s *Store[*tagged]) {
+			s.Set("/a", &tagged{"a", []string{"red", "blue"}}, 10)
+			s.Set("/b", &tagged{"b", []string{"red"}}, 10)
+		}, "red", []string{"/a", "/b"}, 2},
+		{"delete unindexes", 100, func(s *Store[*tagged]) {
+			s.Set("/a", &tagged{"a", []string{"red"}}, 10)
+			s.Set("/b", &tagged{"b", []string{"red"}}, 10)
+			s.Delete("/a")
+		}, "red", []string{"/b"}, 1},
+		{"eviction unindexes", 25, func(s *Store[*tagged]) {
+			s.Set("/a", &tagged{"a", []string{"red"}}, 10)
+			s.Set("/b", &tagged{"b", []string{"green"}}, 10)
+			s.Set("/c", &tagged{"c", []string{"green"}}, 10) // evicts /a
+		}, "red", []string{}, 1},
+		{"replacement reindexes", 100, func(s *Store[*tagged]) {
+			s.Set("/a", &tagged{"a", []string{"red"}}, 10)
+			s.Set("/a", &tagged{"a2", []string{"blue"}}, 10)
+		}, "red", []string{}, 1},
+		{"update reindexes", 100, func(s *Store[*tagged]) {
+			s.Set("/a", &tagged{"a", []string{"red"}}, 10)
+			s.Update("/a", func(old *tagged, ok bool) (*tagged, int64, bool) {
+				return &tagged{"a2", append(slices.Clone(old.tags), "blue")}, 20, true
+			})
+		}, "blue", []string{"/a"}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewTagged(tt.max, func(v *tagged) []string { return v.tags })
+			tt.do(s)
+			got := s.KeysWithTag(tt.tag)
+			slices.Sort(got)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("KeysWithTag(%q) = %v, want %v", tt.tag, got, tt.want)
+			}
+			if s.Tags() != tt.wantLen {
+				t.Errorf("Tags() = %d, want %d", s.Tags(), tt.wantLen)
+			}
+		})
+	}
+}
+
+func TestUpdate(t *testing.T) {
+	s := New[int](100)
+	s.Set("k", 1, 10)
+	s.Set("other", 9, 10)
+	// Read-modify-write in one step.
+	if !s.Update("k", func(old int, ok bool) (int, int64, bool) { return old + 1, 30, ok }) {
+		t.Fatal("Update reported nothing stored")
+	}
+	if v, _ := s.Get("k"); v != 2 || s.Bytes() != 40 {
+		t.Errorf("after increment: k = %d, Bytes = %d; want 2, 40", v, s.Bytes())
+	}
+	// Absent key: ok is false, and keep stores.
+	if !s.Update("new", func(old int, ok bool) (int, int64, bool) {
+		if ok {
+			t.Error("absent key reported present")
+		}
+		return 7, 5, true
+	}) {
+		t.Error("Update of an absent key did not store")
+	}
+	// keep false removes.
+	if s.Update("k", func(int, bool) (int, int64, bool) { return 0, 0, false }) {
+		t.Error("Update with keep false reported stored")
+	}
+	if _, ok := s.Get("k"); ok || s.Bytes() != 15 {
+		t.Errorf("k present %v, Bytes %d; want removed and 15", ok, s.Bytes())
+	}
+	// Too large for the budget: not stored.
+	if s.Update("new", func(int, bool) (int, int64, bool) { return 8, 500, true }) {
+		t.Error("Update with an oversized value reported stored")
+	}
+}
+
+func TestKeysWithPrefix(t *testing.T) {
+	s := New[int](100)
+	for _, k := range []string{"/img/a.png", "/img/b.png", "/imgx", "/css/a.css"} {
+		s.Set(k, 1, 1)
+	}
+	got := s.KeysWithPrefix("/img/")
+	slices.Sort(got)
+	if want := []string{"/img/a.png", "/img/b.png"}; !slices.Equal(got, want) {
+		t.Errorf("KeysWithPrefix = %v, want %v", got, want)
+	}
+}
