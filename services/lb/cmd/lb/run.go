@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"scalelab/services/lb/internal/discovery"
+	"scalelab/services/lb/internal/l4"
 	"scalelab/services/lb/internal/proxy"
 	"scalelab/services/platform"
 )
@@ -23,6 +24,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	connectTimeout := env.Duration("LB_CONNECT_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute)
 	backendTimeout := env.Duration("LB_BACKEND_TIMEOUT", 30*time.Second, time.Millisecond, time.Hour)
 	policy := loadPolicy(env)
+	l4cfg := l4.LoadConfig(env)
 	var targets []discovery.Target
 	if backendList != "" { // when empty, Required has already reported it
 		var err error
@@ -67,10 +69,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		svc.Logger,
 	)
 
+	// L4 mode (L4_LISTEN_ADDR) serves TCP alongside, over the same backends.
+	ctx, stopL4, err := startL4(ctx, l4cfg, svc, backends.Backends, connectTimeout)
+	if err != nil {
+		return err
+	}
+
 	// Every path is proxied: admin endpoints live on their own listener,
 	// so no path here is reserved. No http.ServeMux either: a mux cleans
 	// paths, answering GET //a//b or /a/../b with a 307 to another URL,
 	// and a transparent proxy must hand the backend the path the client
 	// sent, byte for byte.
-	return svc.Run(ctx, svc.HTTP.Wrap("/", handler))
+	return errors.Join(svc.Run(ctx, svc.HTTP.Wrap("/", handler)), stopL4())
 }
