@@ -30,6 +30,11 @@ func TestRunRejectsInvalidConfig(t *testing.T) {
 		{"timeout zero", map[string]string{"ORIGIN_URL": "http://origin:8090", "ORIGIN_TIMEOUT": "0s"}, "ORIGIN_TIMEOUT"},
 		{"cache size", map[string]string{"ORIGIN_URL": "http://origin:8090", "EDGE_CACHE_BYTES": "lots"}, "EDGE_CACHE_BYTES"},
 		{"max object size", map[string]string{"ORIGIN_URL": "http://origin:8090", "EDGE_MAX_OBJECT_BYTES": "-5"}, "EDGE_MAX_OBJECT_BYTES"},
+		{"fill budget", map[string]string{"ORIGIN_URL": "http://origin:8090", "EDGE_FILL_BYTES": "much"}, "EDGE_FILL_BYTES"},
+		{"stale-if-error", map[string]string{"ORIGIN_URL": "http://origin:8090", "EDGE_STALE_IF_ERROR": "forever"}, "EDGE_STALE_IF_ERROR"},
+		{"stale-if-error negative", map[string]string{"ORIGIN_URL": "http://origin:8090", "EDGE_STALE_IF_ERROR": "-1m"}, "EDGE_STALE_IF_ERROR"},
+		{"collapse timeout zero", map[string]string{"ORIGIN_URL": "http://origin:8090", "EDGE_COLLAPSE_TIMEOUT": "0s"}, "EDGE_COLLAPSE_TIMEOUT"},
+		{"heuristic cap", map[string]string{"ORIGIN_URL": "http://origin:8090", "EDGE_HEURISTIC_MAX": "1d"}, "EDGE_HEURISTIC_MAX"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,9 +68,10 @@ func TestRun(t *testing.T) {
 	defer origin.Close()
 
 	edge := platformtest.Start(t, run, map[string]string{
-		"ORIGIN_URL":  origin.URL,
-		"ORIGIN_RTT":  rtt.String(),
-		"INSTANCE_ID": "edge-sydney",
+		"ORIGIN_URL":       origin.URL,
+		"ORIGIN_RTT":       rtt.String(),
+		"INSTANCE_ID":      "edge-sydney",
+		"EDGE_ADMIN_TOKEN": "t0ken",
 	})
 
 	get := func(path string) (*http.Response, string, time.Duration) {
@@ -130,6 +136,31 @@ func TestRun(t *testing.T) {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+
+	// The admin listener purges, with the token.
+	purge := func(token string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, edge.AdminURL+"/cache/purge?url=/logo.png", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := purge("wrong"); code != http.StatusUnauthorized {
+		t.Errorf("purge with a wrong token: %d, want 401", code)
+	}
+	if resp, _, _ := get("/logo.png"); resp.Header.Get("X-Cache") != "HIT" || !strings.HasPrefix(resp.Header.Get("Cache-Status"), "edge-sydney; hit") {
+		t.Errorf("before the purge: X-Cache %q, Cache-Status %q", resp.Header.Get("X-Cache"), resp.Header.Get("Cache-Status"))
+	}
+	if code := purge("t0ken"); code != http.StatusOK {
+		t.Errorf("purge: %d, want 200", code)
+	}
+	if resp, _, _ := get("/logo.png"); resp.Header.Get("X-Cache") != "MISS" {
+		t.Errorf("after the purge: X-Cache %q, want MISS", resp.Header.Get("X-Cache"))
 	}
 
 	// The container HEALTHCHECK (`edge healthcheck`, which platform.Main

@@ -382,7 +382,9 @@ func TestVaryCollapsedWaiterGetsItsOwnVariant(t *testing.T) {
 	for i, l := range langs {
 		wg.Go(func() { results[i] = e.get(t, "/v", "Accept-Language", l) })
 	}
-	waitFor(t, "all to miss", func() bool { return counterValue(t, e.metrics.requests.WithLabelValues(resultMiss)) == float64(len(langs)) })
+	waitFor(t, "all to miss", func() bool {
+		return counterValue(t, e.metrics.requests.WithLabelValues(resultMiss)) == float64(len(langs))
+	})
 	close(release)
 	wg.Wait()
 	for i, r := range results {
@@ -876,4 +878,3 @@ func TestSharedFetchHeaders(t *testing.T) {
 		t.Errorf("origin saw Accept-Language %q, Via %q", h.Get("Accept-Language"), h.Get("Via"))
 	}
 }
-

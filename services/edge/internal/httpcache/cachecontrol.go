@@ -32,11 +32,11 @@ type CacheControl struct {
 	Immutable       bool // RFC 8246: while fresh, reloads need not revalidate
 	OnlyIfCached    bool // request: answer from the cache or with a 504
 
-	MaxAge     time.Duration // response: lifetime for any cache; request: oldest acceptable age
-	HasMaxAge  bool
-	SMaxAge    time.Duration // lifetime for shared caches; wins over max-age
-	HasSMaxAge bool
-	MaxStale   time.Duration // request: accepts stale responses up to this much past their lifetime (maxDelta when no value)
+	MaxAge      time.Duration // response: lifetime for any cache; request: oldest acceptable age
+	HasMaxAge   bool
+	SMaxAge     time.Duration // lifetime for shared caches; wins over max-age
+	HasSMaxAge  bool
+	MaxStale    time.Duration // request: accepts stale responses up to this much past their lifetime (maxDelta when no value)
 	HasMaxStale bool
 	MinFresh    time.Duration // request: wants at least this much freshness left
 	HasMinFresh bool
