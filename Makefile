@@ -99,3 +99,13 @@ test: images ## run every test: unit, integration (testcontainers) and whole-sta
 .PHONY: bench-api
 bench-api: images ## measure the api against Redis and PostgreSQL directly: hit, miss, stampede, hit ratio (~1 min)
 	go run ./loadtest/cmd/benchapi
+
+.PHONY: bench-lb
+bench-lb: ## measure the lb, L7 and L4, against nginx, HAProxy and a backend directly (~1 min; as root it installs nginx-light and haproxy)
+	@if ! { command -v nginx || [ -x /usr/sbin/nginx ]; } >/dev/null 2>&1 || ! { command -v haproxy || [ -x /usr/sbin/haproxy ]; } >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing nginx-light and haproxy"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light haproxy >/dev/null; \
+	  fi; \
+	fi
+	go run ./loadtest/cmd/benchlb $(BENCH_LB_FLAGS)

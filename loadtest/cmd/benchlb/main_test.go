@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func noPath(string) (string, error) { return "", errors.New("not in PATH") }
+
+// Without nginx or HAProxy the benchmark stops with the command that
+// installs them, naming what is missing.
+func TestFindPeersSaysHowToInstall(t *testing.T) {
+	sbin := t.TempDir()
+	_, _, err := findPeers(noPath, sbin)
+	if err == nil || !strings.Contains(err.Error(), "apt-get install nginx-light haproxy") ||
+		!strings.Contains(err.Error(), "nginx and haproxy not installed") {
+		t.Fatalf("err = %v, want both named and the apt-get line", err)
+	}
+	if err := os.WriteFile(filepath.Join(sbin, "nginx"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = findPeers(noPath, sbin)
+	if err == nil || !strings.Contains(err.Error(), "haproxy not installed") || strings.Contains(err.Error(), "nginx and") {
+		t.Fatalf("err = %v, want only haproxy named", err)
+	}
+	if err := os.WriteFile(filepath.Join(sbin, "haproxy"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nginx, haproxy, err := findPeers(noPath, sbin)
+	if err != nil || nginx != filepath.Join(sbin, "nginx") || haproxy != filepath.Join(sbin, "haproxy") {
+		t.Fatalf("findPeers = %q, %q, %v; want both found in %s", nginx, haproxy, err, sbin)
+	}
+}
+
+func TestPeerConfigs(t *testing.T) {
+	backends := []string{"127.0.0.1:1001", "127.0.0.1:1002"}
+	ng := nginxConfig("/tmp/x", "127.0.0.1:2000", backends)
+	for _, want := range []string{"server 127.0.0.1:1001;", "server 127.0.0.1:1002;", "keepalive 256;",
+		"proxy_http_version 1.1;", `proxy_set_header Connection "";`, "listen 127.0.0.1:2000;", "access_log off;"} {
+		if !strings.Contains(ng, want) {
+			t.Errorf("nginx config lacks %q:\n%s", want, ng)
+		}
+	}
+	hp := haproxyConfig("127.0.0.1:3000", "127.0.0.1:3001", backends)
+	for _, want := range []string{"http-reuse always", "bind 127.0.0.1:3000", "bind 127.0.0.1:3001", "mode tcp", "balance roundrobin"} {
+		if !strings.Contains(hp, want) {
+			t.Errorf("haproxy config lacks %q:\n%s", want, hp)
+		}
+	}
+	// Both pools list both backends.
+	if n := strings.Count(hp, "server b1 127.0.0.1:1001"); n != 2 {
+		t.Errorf("backend-1 appears in %d pools, want 2:\n%s", n, hp)
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	r := summarize("x", []measurement{
+		{requests: 100, elapsed: time.Second, p50: 3 * time.Millisecond, p99: 30 * time.Millisecond, upstreamConns: 2},
+		{requests: 300, elapsed: time.Second, p50: 1 * time.Millisecond, p99: 10 * time.Millisecond, upstreamConns: 0, errors: 1},
+		{requests: 200, elapsed: time.Second, p50: 2 * time.Millisecond, p99: 20 * time.Millisecond, upstreamConns: 4},
+	})
+	if r.rps != 200 || r.requests != 600 || r.errors != 1 {
+		t.Errorf("rps %v requests %d errors %d, want 200 600 1", r.rps, r.requests, r.errors)
+	}
+	if r.p50 != 2*time.Millisecond || r.p99 != 20*time.Millisecond {
+		t.Errorf("p50 %v p99 %v, want the medians 2ms and 20ms", r.p50, r.p99)
+	}
+	if r.connsPerReq != 0.01 {
+		t.Errorf("conns/req %v, want 6/600", r.connsPerReq)
+	}
+}
+
+// The backend answers with its name and counts connections, not requests.
+func TestBackendCountsConnections(t *testing.T) {
+	addrs, err := freeAddrs(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- serveBackend(ctx, []string{"backend-9", addrs[0], addrs[1]}) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serveBackend: %v", err)
+		}
+	})
+	var client *http.Client
+	get := func() {
+		t.Helper()
+		resp, err := client.Get("http://" + addrs[0] + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.Header.Get("X-Served-By") != "backend-9" || string(body) != "hello from backend-9\n" {
+			t.Fatalf("got %q, X-Served-By %q", body, resp.Header.Get("X-Served-By"))
+		}
+	}
+	// Wait for the listener.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c, err := net.Dial("tcp", addrs[0])
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	before, err := backendConns(t.Context(), addrs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three requests on one keep-alive connection, then one on a new one.
+	client = &http.Client{Transport: &http.Transport{Proxy: nil}}
+	get()
+	get()
+	get()
+	client.CloseIdleConnections()
+	client = &http.Client{Transport: &http.Transport{Proxy: nil}}
+	get()
+	client.CloseIdleConnections()
+	after, err := backendConns(t.Context(), addrs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before != 2 {
+		t.Fatalf("backend counted %d new connections for 4 requests over 2 connections, want 2", after-before)
+	}
+}

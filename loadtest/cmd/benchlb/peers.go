@@ -1,0 +1,129 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// installHint is the one line to run when a peer is missing.
+const installHint = "apt-get install nginx-light haproxy (as root; `make bench-lb` installs them itself when run as root)"
+
+// findTool returns the path of a peer's binary. Debian installs both in
+// /usr/sbin, which a non-root PATH often lacks, so sbin is tried too.
+func findTool(name string, lookPath func(string) (string, error), sbin string) (string, error) {
+	if p, err := lookPath(name); err == nil {
+		return p, nil
+	}
+	p := filepath.Join(sbin, name)
+	if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+		return p, nil
+	}
+	return "", fmt.Errorf("%s not found", name)
+}
+
+// findPeers finds nginx and haproxy, or fails with a message that says how
+// to install what is missing.
+func findPeers(lookPath func(string) (string, error), sbin string) (nginx, haproxy string, err error) {
+	var missing []string
+	if nginx, err = findTool("nginx", lookPath, sbin); err != nil {
+		missing = append(missing, "nginx")
+	}
+	if haproxy, err = findTool("haproxy", lookPath, sbin); err != nil {
+		missing = append(missing, "haproxy")
+	}
+	if len(missing) > 0 {
+		return "", "", fmt.Errorf("%s not installed: the lb is compared against Debian's packages; %s",
+			strings.Join(missing, " and "), installHint)
+	}
+	return nginx, haproxy, nil
+}
+
+// nginxConfig proxies listen to the backends the way a tuned production
+// nginx does: HTTP/1.1 upstream with a keepalive pool (without it nginx
+// opens a connection per request), X-Forwarded-For as our L7 sets it, no
+// access log (the lb runs with LOG_LEVEL=warn, so neither logs requests).
+func nginxConfig(dir, listen string, backends []string) string {
+	var servers strings.Builder
+	for _, b := range backends {
+		fmt.Fprintf(&servers, "        server %s;\n", b)
+	}
+	return fmt.Sprintf(`# written by benchlb
+worker_processes auto;
+pid %[1]s/nginx.pid;
+error_log %[1]s/nginx-error.log warn;
+events {
+    worker_connections 4096;
+}
+http {
+    access_log off;
+    client_body_temp_path %[1]s/nginx-body;
+    proxy_temp_path %[1]s/nginx-proxy;
+    fastcgi_temp_path %[1]s/nginx-fastcgi;
+    uwsgi_temp_path %[1]s/nginx-uwsgi;
+    scgi_temp_path %[1]s/nginx-scgi;
+    keepalive_requests 100000;
+    upstream backends {
+%[3]s        keepalive 256;
+        keepalive_requests 100000;
+    }
+    server {
+        listen %[2]s;
+        location / {
+            proxy_pass http://backends;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }
+    }
+}
+`, dir, listen, servers.String())
+}
+
+// haproxyConfig has one process serve both modes: http with connection
+// reuse to the backends (http-reuse always) and tcp, round robin in each.
+func haproxyConfig(httpListen, tcpListen string, backends []string) string {
+	var servers strings.Builder
+	for i, b := range backends {
+		fmt.Fprintf(&servers, "    server b%d %s\n", i+1, b)
+	}
+	return fmt.Sprintf(`# written by benchlb
+global
+    maxconn 4096
+defaults
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+frontend http_in
+    mode http
+    bind %[1]s
+    option forwardfor
+    default_backend http_pool
+backend http_pool
+    mode http
+    balance roundrobin
+    http-reuse always
+%[3]sfrontend tcp_in
+    mode tcp
+    bind %[2]s
+    default_backend tcp_pool
+backend tcp_pool
+    mode tcp
+    balance roundrobin
+%[3]s`, httpListen, tcpListen, servers.String())
+}
+
+// checkConfig runs a peer's own configuration check, so a bad config says
+// why instead of timing out as "not ready".
+func checkConfig(name string, args ...string) error {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+var errNotReady = errors.New("not ready")
