@@ -392,6 +392,10 @@ func TestVaryCollapsedWaiterGetsItsOwnVariant(t *testing.T) {
 			t.Errorf("request for %s got %q", langs[i], r.body)
 		}
 	}
+	// Each request counts once, however it was answered.
+	if n := counterValue(t, e.metrics.requests.WithLabelValues(resultMiss)); n != float64(len(langs)) {
+		t.Errorf("miss counter = %v, want %d", n, len(langs))
+	}
 	for _, l := range langs {
 		expect(t, e.get(t, "/v", "Accept-Language", l), 200, "HIT", "", "lang="+l)
 	}

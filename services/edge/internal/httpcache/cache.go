@@ -273,9 +273,9 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case authorized:
 		// Fetched with the client's credentials, on its own: the answer is
 		// stored only if the origin marked it shareable.
-		c.fetchAlone(w, r, key, e, cs, reqCC, true, "BYPASS")
+		c.fetchAlone(w, r, key, e, cs, reqCC, alone{store: true, private: true}, "BYPASS")
 	case reqCC.NoStore:
-		c.fetchAlone(w, r, key, e, cs, reqCC, false, "MISS")
+		c.fetchAlone(w, r, key, e, cs, reqCC, alone{}, "MISS")
 	case r.Method == http.MethodHead && e == nil:
 		// Fetching the whole body to answer a HEAD would be wasteful; the
 		// HEAD goes to the origin and nothing is stored.
@@ -453,7 +453,8 @@ func (c *Cache) fetchShared(w http.ResponseWriter, r *http.Request, key string, 
 		// its entry here instead of fetching the object a second time.
 		if e := c.current(key, hdr); e != nil && e != cand {
 			if u, _ := decide(e, CacheControl{}, c.cfg.Now()); u == useFresh {
-				return &fill{entry: e, xcache: "HIT", result: resultHit, cs: cacheStatus{hit: true}}, nil
+				// Counted as a miss when it began; answered as one too.
+				return &fill{entry: e, xcache: "MISS", cs: cs}, nil
 			}
 		}
 		return c.fetch(ctx, r.URL, hdr, key, cand, cs, reqCC, true, false)
@@ -495,7 +496,7 @@ func (c *Cache) fetchShared(w http.ResponseWriter, r *http.Request, key string, 
 		// The shared fetch got another variant than this request selects
 		// (its Vary was not known beforehand): fetch this one alone.
 		cs.fwd = "vary-miss"
-		c.fetchAlone(w, r, key, nil, cs, reqCC, true, "MISS")
+		c.fetchAlone(w, r, key, nil, cs, reqCC, alone{store: true, counted: cand == nil}, "MISS")
 		return
 	}
 	if collapsed {
@@ -534,26 +535,37 @@ func (c *Cache) answer(w http.ResponseWriter, r *http.Request, f *fill, cand *En
 	c.pass(w, r, passXCache, f.cs)
 }
 
+// alone says how fetchAlone fetches.
+type alone struct {
+	store   bool // the response may be stored
+	private bool // the client's credentials (Authorization, Cookie) go along
+	counted bool // the request was already counted in the metrics
+}
+
 // fetchAlone answers a request that needs the origin but must not share
 // its fetch: it carries credentials (Authorization), forbids storing
 // (no-store), or selects another variant than a shared fetch got.
-func (c *Cache) fetchAlone(w http.ResponseWriter, r *http.Request, key string, cand *Entry, cs cacheStatus, reqCC CacheControl, allowStore bool, passXCache string) {
-	hdr := forwardHeader(r.Header, true)
-	f, err := c.fetch(r.Context(), r.URL, hdr, key, cand, cs, reqCC, allowStore, r.Header.Get("Authorization") != "")
-	if err != nil {
-		if cand == nil {
+func (c *Cache) fetchAlone(w http.ResponseWriter, r *http.Request, key string, cand *Entry, cs cacheStatus, reqCC CacheControl, how alone, passXCache string) {
+	hdr := forwardHeader(r.Header, how.private)
+	f, err := c.fetch(r.Context(), r.URL, hdr, key, cand, cs, reqCC, how.store, r.Header.Get("Authorization") != "")
+	count := func() {
+		if cand == nil && !how.counted {
 			c.metrics.requests.WithLabelValues(resultOf(passXCache)).Inc()
 		}
+	}
+	if err != nil {
+		count()
 		c.fail(w, r, err, cand)
 		return
 	}
-	if f.entry != nil && f.result == resultMiss && cand == nil {
-		c.metrics.requests.WithLabelValues(resultMiss).Inc()
-	} else if f.entry == nil && cand == nil {
-		c.metrics.requests.WithLabelValues(resultOf(passXCache)).Inc()
-	}
-	if f.entry == nil {
-		cand = nil // already counted
+	switch {
+	case f.entry != nil && f.result == resultMiss && cand == nil:
+		if !how.counted {
+			c.metrics.requests.WithLabelValues(resultMiss).Inc()
+		}
+	case f.entry == nil:
+		count()
+		cand = nil // counted: answer must not count it again
 	}
 	c.answer(w, r, f, cand, false, passXCache)
 }
@@ -645,7 +657,9 @@ func (c *Cache) fetch(ctx context.Context, u *url.URL, hdr http.Header, key stri
 		cancel()
 		c.metrics.revalidations.WithLabelValues("not_modified").Inc()
 		e := cand.refreshed(resp.Header, requestTime, responseTime, c.policy)
-		cs.stored = c.put(key, seq, cand, e)
+		if allowStore {
+			cs.stored = c.put(key, seq, cand, e)
+		}
 		return &fill{entry: e, xcache: "REVALIDATED", result: resultRevalidated, cs: cs}, nil
 	case validating:
 		c.metrics.revalidations.WithLabelValues("modified").Inc()
