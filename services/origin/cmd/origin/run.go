@@ -96,6 +96,7 @@ func timeHandler(now func() time.Time, servedBy string) http.Handler {
 		t := now()
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "public, max-age=5")
+		w.Header().Set("Surrogate-Key", "api time")
 		json.NewEncoder(w).Encode(struct {
 			Time     string `json:"time"`
 			UnixMs   int64  `json:"unix_ms"`

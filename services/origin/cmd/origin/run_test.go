@@ -95,6 +95,7 @@ func TestRun(t *testing.T) {
 		"Cache-Control": "public, max-age=30",
 		"X-Served-By":   "origin-1",
 		"Accept-Ranges": "bytes",
+		"Surrogate-Key": "assets video",
 	} {
 		if got := video.header.Get(name); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)
@@ -152,6 +153,9 @@ func TestRun(t *testing.T) {
 	}
 	if got := clock.header.Get("Cache-Control"); got != "public, max-age=5" {
 		t.Errorf("/api/time Cache-Control = %q", got)
+	}
+	if got := clock.header.Get("Surrogate-Key"); got != "api time" {
+		t.Errorf("/api/time Surrogate-Key = %q", got)
 	}
 
 	metrics := do(t, "GET", origin.AdminURL+"/metrics")

@@ -72,9 +72,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	w.Header().Set("ETag", tag)
 	w.Header().Set("Cache-Control", h.cacheControl)
-	if ct := contentType(info.Name()); ct != "" {
+	ct := contentType(info.Name())
+	if ct != "" {
 		w.Header().Set("Content-Type", ct)
 	}
+	w.Header().Set("Surrogate-Key", surrogateKeys(ct))
 	http.ServeContent(w, r, info.Name(), info.ModTime(), f)
 }
 
@@ -173,6 +175,17 @@ var extraTypes = map[string]string{
 	".webm": "video/webm",
 	".txt":  "text/plain; charset=utf-8",
 	".ico":  "image/x-icon",
+}
+
+// surrogateKeys tags a file for CDN purges by key (the edge's
+// `POST /cache/purge?key=`): every file is "assets", and each also has its
+// kind, the major media type ("image", "video", "text"...).
+func surrogateKeys(contentType string) string {
+	kind, _, _ := strings.Cut(contentType, "/")
+	if kind == "" {
+		return "assets"
+	}
+	return "assets " + kind
 }
 
 func contentType(name string) string {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -107,6 +108,11 @@ func TestServe(t *testing.T) {
 				}
 				if got := rec.Header().Get("Cache-Control"); got != "public, max-age=60" {
 					t.Errorf("Cache-Control = %q", got)
+				}
+				// Surrogate keys for purges: all assets, and their kind.
+				kind, _, _ := strings.Cut(tt.wantType, "/")
+				if got := rec.Header().Get("Surrogate-Key"); got != "assets "+kind {
+					t.Errorf("Surrogate-Key = %q, want %q", got, "assets "+kind)
 				}
 			}
 		})
