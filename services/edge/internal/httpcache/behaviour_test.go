@@ -882,3 +882,47 @@ func TestSharedFetchHeaders(t *testing.T) {
 		t.Errorf("origin saw Accept-Language %q, Via %q", h.Get("Accept-Language"), h.Get("Via"))
 	}
 }
+
+// A flood of concurrent cold misses for distinct large objects buffers at
+// most FillBytes: the fills that find no room stream through, unstored, and
+// every client still gets its whole object.
+func TestFillBudgetBoundsConcurrentColdMisses(t *testing.T) {
+	const objects, size = 40, 10_000
+	release := make(chan struct{})
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		body := strings.Repeat(r.URL.Path[1:2], size)
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		io.WriteString(w, body[:1])
+		w.(http.Flusher).Flush()
+		<-release
+		io.WriteString(w, body[1:])
+	})
+	e := newEdge(t, o.URL, func(c *Config, _ *int64) { c.FillBytes = 3*size + size/2 })
+	var wg sync.WaitGroup
+	results := make([]response, objects)
+	for i := range objects {
+		wg.Go(func() { results[i] = e.get(t, fmt.Sprintf("/%c/%d", 'a'+i%26, i)) })
+	}
+	// Every fill has its headers, hence its Content-Length: three fit in
+	// the budget and wait for their bodies; the others stream.
+	streamed := e.metrics.fillBudget.WithLabelValues("streamed")
+	waitFor(t, "all but three fills to be refused a reservation", func() bool { return counterValue(t, streamed) == objects-3 })
+	if e.cache.fills.TryAcquire(size) {
+		t.Error("the budget had room for a fourth object")
+		e.cache.fills.Release(size)
+	}
+	close(release)
+	wg.Wait()
+	for i, r := range results {
+		if r.status != 200 || len(r.body) != size || r.body[0] != byte('a'+i%26) {
+			t.Errorf("object %d: %d, %d bytes", i, r.status, len(r.body))
+		}
+	}
+	if e.store.Len() != 3 {
+		t.Errorf("store holds %d objects, want the 3 that had room", e.store.Len())
+	}
+	if !e.cache.fills.TryAcquire(3*size + size/2) {
+		t.Error("the fill budget was not all released")
+	}
+}

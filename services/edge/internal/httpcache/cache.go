@@ -511,7 +511,7 @@ func (c *Cache) answer(w http.ResponseWriter, r *http.Request, f *fill, cand *En
 		cs := f.cs
 		cs.collapsed = collapsed
 		result := f.result
-		if result == resultMiss && cand == nil {
+		if cand == nil {
 			result = "" // counted when the miss began
 		}
 		source := "origin"
@@ -695,7 +695,7 @@ func (c *Cache) fetch(ctx context.Context, u *url.URL, hdr http.Header, key stri
 		// the rest and pass it through. The budget is held until the
 		// client has it.
 		reason = "larger than EDGE_MAX_OBJECT_BYTES, or over the EDGE_FILL_BYTES budget"
-		resp.Body = &prefixedBody{Reader: io.MultiReader(bytes.NewReader(body), resp.Body), body: resp.Body, release: release}
+		resp.Body = &prefixedBody{Reader: io.MultiReader(bytes.NewReader(body), resp.Body), body: resp.Body, release: release, prefix: int64(len(body))}
 	}
 	c.cfg.Logger.Debug("not stored", "key", key, "status", resp.StatusCode, "reason", reason)
 	// The origin's new answer supersedes the stored one, which it did not
@@ -793,11 +793,17 @@ func (c *Cache) revalidateInBackground(r *http.Request, key string, e *Entry) {
 		defer c.revalidating.Delete(fk)
 		ch := c.flight.DoChan(fk, func() (any, error) {
 			// A revalidation that finished just before this one started
-			// has already replaced e: nothing to do.
-			if cur := c.current(key, hdr); cur != e {
-				return &fill{entry: cur, xcache: "HIT", cs: cacheStatus{hit: true}}, nil
+			// has already replaced e with a fresh entry: nothing to do.
+			cand := c.current(key, hdr)
+			if cand == nil {
+				return &fill{}, nil // purged meanwhile: the next request fetches it anew
 			}
-			return c.fetch(ctx, &u, hdr, key, e, cacheStatus{fwd: "stale"}, CacheControl{}, true, false)
+			if cand != e {
+				if u, _ := decide(cand, CacheControl{}, c.cfg.Now()); u == useFresh {
+					return &fill{entry: cand, xcache: "HIT", result: resultHit, cs: cacheStatus{hit: true}}, nil
+				}
+			}
+			return c.fetch(ctx, &u, hdr, key, cand, cacheStatus{fwd: "stale"}, CacheControl{}, true, false)
 		})
 		res := <-ch
 		if f, ok := res.Val.(*fill); ok && f != nil {
@@ -879,6 +885,7 @@ type prefixedBody struct {
 	body    io.Closer
 	release func()
 	once    sync.Once
+	prefix  int64 // bytes read into memory
 }
 
 func (b *prefixedBody) Close() error {
@@ -956,7 +963,11 @@ func (c *Cache) stream(w http.ResponseWriter, r *http.Request, resp *http.Respon
 	w.WriteHeader(resp.StatusCode)
 	n, err := io.Copy(w, resp.Body)
 	c.metrics.servedBytes.WithLabelValues("origin").Add(float64(n))
-	c.metrics.originBytes.Add(float64(n))
+	received := n
+	if pb, ok := resp.Body.(*prefixedBody); ok {
+		received = max(0, n-pb.prefix) // the buffered start was counted when read
+	}
+	c.metrics.originBytes.Add(float64(received))
 	if err != nil && r.Context().Err() == nil {
 		// The origin failed mid-body. The status is already sent, so the
 		// only honest signal left is to break the connection, as
