@@ -81,6 +81,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		TTL:         c.cacheTTL,
 		NegativeTTL: env.Duration("CACHE_NEGATIVE_TTL", 10*time.Second, time.Millisecond, time.Hour),
 		LeaseWait:   env.Duration("CACHE_LEASE_WAIT", 300*time.Millisecond, 0, time.Minute),
+		TrustTTL:    env.Duration("CACHE_TRUST_TTL", time.Second, 50*time.Millisecond, time.Minute),
+		ClockSkew:   env.Duration("CACHE_CLOCK_SKEW", 50*time.Millisecond, 0, 10*time.Second),
 	}
 	if err := env.Err(); err != nil {
 		return c, err
@@ -140,12 +142,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// replica shares them, so taking replicas out of the balancer for it
 	// would turn a third of the users failing into all of them failing.
 	// Shard health shows in the metrics and in each answer's status instead.
+	h := users.NewHandler(ctx, st, c, br, ids, cfg.cacheOpts, svc.Logger, svc.Registry)
 	var prepared atomic.Bool
 	prepCtx, stopPrep := context.WithCancel(ctx)
 	prepDone := make(chan struct{})
 	go func() {
 		defer close(prepDone)
-		prepare(prepCtx, svc, st, cfg.seedUsers, &prepared)
+		if prepare(prepCtx, svc, st, cfg.seedUsers) {
+			// The outbox table exists now: trust the cache at once
+			// rather than at the next tick, so the first reads use it.
+			h.TrustCache(prepCtx)
+			prepared.Store(true)
+		}
 	}()
 	defer func() { stopPrep(); <-prepDone }()
 	svc.AddReadyCheck("schema+seed", func(context.Context) error {
@@ -154,8 +162,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return nil
 	})
-
-	h := users.NewHandler(ctx, st, c, br, ids, cfg.cacheOpts, svc.Logger, svc.Registry)
 
 	// Orders live on their own server (vertical partitioning). Without
 	// ORDERS_DSN the orders routes say so; the users are unaffected.
@@ -241,18 +247,15 @@ func methodNotAllowed(allow string) http.Handler {
 }
 
 // prepare applies the schema and seed users, retrying while shards are
-// still starting, until it succeeds or the service stops.
-func prepare(ctx context.Context, svc *platform.Service, st *store.Store, seed int, done *atomic.Bool) {
+// still starting, until it succeeds (true) or the service stops (false).
+func prepare(ctx context.Context, svc *platform.Service, st *store.Store, seed int) bool {
 	retry(ctx, svc, "schema applied and users seeded", func(ctx context.Context) error {
 		if err := st.Migrate(ctx); err != nil {
 			return err
 		}
-		if err := st.Seed(ctx, seed); err != nil {
-			return err
-		}
-		done.Store(true)
-		return nil
+		return st.Seed(ctx, seed)
 	})
+	return ctx.Err() == nil
 }
 
 // retry runs step until it succeeds or the service stops, backing off.

@@ -15,8 +15,22 @@
 //     database; each row carries a version bumped under the row lock, and a
 //     set with an older version than the one cached is refused.
 //
+//   - Trust. A write that could not reach Redis is acknowledged anyway (the
+//     shard has it), but Redis may come back still holding the old value:
+//     after a freeze, a network cut, or a restart from its append-only file.
+//     So every read and fill goes through a per-shard trust key, which lives
+//     until an absolute deadline and is renewed only by a replica that has
+//     just seen that shard's outbox of failed invalidations empty. A writer
+//     whose invalidation failed queues it in the outbox, then waits out the
+//     trust before it answers: from then on no reader can take anything from
+//     Redis for that shard until the outbox is drained (users.fence).
+//
 // Every call has a short deadline: a slow cache must cost a little latency,
 // never the request.
+//
+// The trust key lives outside the users' hash tags, so the scripts that
+// check it touch two slots: this is for one Redis (or a primary with
+// replicas), not Redis Cluster, which would need a trust key per slot.
 package cache
 
 import (
@@ -32,6 +46,13 @@ import (
 
 // ErrMiss means the key is not cached.
 var ErrMiss = errors.New("cache miss")
+
+// ErrUntrusted means the key's shard is not trusted now: Redis may hold a
+// value that a failed invalidation left behind, so nothing in it may be used.
+var ErrUntrusted = errors.New("cache not trusted for this shard (an invalidation is pending)")
+
+// TrustKey names the trust of one shard's users.
+func TrustKey(shard int) string { return "cache:trust:" + strconv.Itoa(shard) }
 
 // Cache wraps a Redis client with a per-call timeout.
 type Cache struct {
@@ -55,33 +76,49 @@ func Key(kind string, id int64) string { return "{" + kind + ":" + strconv.Forma
 func leaseKey(key string) string   { return key + ":lease" }
 func versionKey(key string) string { return key + ":v" }
 
-// Get returns the cached value, ErrMiss, or the Redis error.
-func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
+// Get returns the cached value, ErrMiss, ErrUntrusted, or the Redis error.
+// The value and the trust come in one MGET, so they are read at one instant.
+func (c *Cache) Get(ctx context.Context, trustKey, key string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	b, err := c.rdb.Get(ctx, key).Bytes()
-	if errors.Is(err, redis.Nil) {
+	vals, err := c.rdb.MGet(ctx, trustKey, key).Result()
+	switch {
+	case err != nil:
+		return nil, err
+	case vals[0] == nil:
+		return nil, ErrUntrusted
+	case vals[1] == nil:
 		return nil, ErrMiss
 	}
-	return b, err
+	s, _ := vals[1].(string)
+	return []byte(s), nil
 }
 
-// MGet returns the cached values of keys, nil where a key is not cached,
-// in one round trip.
-func (c *Cache) MGet(ctx context.Context, keys ...string) ([][]byte, error) {
+// MGet returns the cached values of keys in one round trip: nil where a key
+// is not cached or its trust key (trustKeys[i]) is absent.
+func (c *Cache) MGet(ctx context.Context, keys, trustKeys []string) ([][]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	vals, err := c.rdb.MGet(ctx, keys...).Result()
+	vals, err := c.rdb.MGet(ctx, append(append([]string(nil), keys...), trustKeys...)...).Result()
 	if err != nil {
 		return nil, err
 	}
-	out := make([][]byte, len(vals))
-	for i, v := range vals {
-		if s, ok := v.(string); ok {
+	out := make([][]byte, len(keys))
+	for i := range keys {
+		if s, ok := vals[i].(string); ok && vals[len(keys)+i] != nil {
 			out[i] = []byte(s)
 		}
 	}
 	return out, nil
+}
+
+// Trust marks a shard's cache as usable until the given instant. It takes
+// an absolute deadline (PXAT), not a lifetime: a renewal that reaches a
+// frozen Redis late must not stretch the trust past what its caller saw.
+func (c *Cache) Trust(ctx context.Context, trustKey string, until time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.rdb.Do(ctx, "SET", trustKey, "1", "PXAT", until.UnixMilli()).Err()
 }
 
 // Lease tries to take the fill lease on key. ok is false when another
@@ -96,13 +133,14 @@ func (c *Cache) Lease(ctx context.Context, key string) (token string, ok bool, e
 	return token, ok, err
 }
 
-// fillScript sets the value only while the caller's lease is still there
-// and no newer version is cached, and releases the lease. A write in
-// between deleted the lease: then the value the caller read may be older
-// than the write, and is dropped.
+// fillScript sets the value only while the caller's lease is still there,
+// the shard is trusted and no newer version is cached, and releases the
+// lease. A write in between deleted the lease: then the value the caller
+// read may be older than the write, and is dropped.
 var fillScript = redis.NewScript(`
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[2])
+if redis.call('EXISTS', KEYS[4]) == 0 then return 0 end
 local cur = tonumber(redis.call('GET', KEYS[3]) or '0')
 if tonumber(ARGV[2]) < cur then return 0 end
 redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
@@ -110,11 +148,11 @@ redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
 return 1`)
 
 // Fill stores value (of the given version) under key for ttl if token still
-// holds the lease, and reports whether it did.
-func (c *Cache) Fill(ctx context.Context, key, token string, version int64, value []byte, ttl time.Duration) (bool, error) {
+// holds the lease and trustKey is there, and reports whether it did.
+func (c *Cache) Fill(ctx context.Context, trustKey, key, token string, version int64, value []byte, ttl time.Duration) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	n, err := fillScript.Run(ctx, c.rdb, []string{key, leaseKey(key), versionKey(key)},
+	n, err := fillScript.Run(ctx, c.rdb, []string{key, leaseKey(key), versionKey(key), trustKey},
 		token, version, value, ttl.Milliseconds()).Int()
 	return n == 1, err
 }

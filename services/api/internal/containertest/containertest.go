@@ -8,13 +8,19 @@ package containertest
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
+
+	"scalelab/services/platform/platformtest"
 )
 
 // Image returns the environment variable name, or def.
@@ -37,15 +43,20 @@ func (p *Postgres) DSN(db string) string {
 }
 
 // StartPostgres starts a PostgreSQL whose database db exists, and returns
-// once it takes connections.
-func StartPostgres(t testing.TB, db string) *Postgres {
+// once it takes connections; flags, if any, are passed to the server (e.g.
+// "-c", "shared_preload_libraries=pg_stat_statements").
+func StartPostgres(t testing.TB, db string, flags ...string) *Postgres {
 	t.Helper()
 	ctx := context.Background()
-	ctr, err := testcontainers.Run(ctx, Image("POSTGRES_IMAGE", "postgres:15-bookworm"),
+	opts := []testcontainers.ContainerCustomizer{
 		testcontainers.WithEnv(map[string]string{"POSTGRES_PASSWORD": "test", "POSTGRES_DB": db}),
 		testcontainers.WithExposedPorts("5432/tcp"),
 		testcontainers.WithWaitStrategyAndDeadline(2*time.Minute, wait.ForListeningPort("5432/tcp")),
-	)
+	}
+	if len(flags) > 0 {
+		opts = append(opts, testcontainers.WithCmd(append([]string{"postgres"}, flags...)...))
+	}
+	ctr, err := testcontainers.Run(ctx, Image("POSTGRES_IMAGE", "postgres:15-bookworm"), opts...)
 	testcontainers.CleanupContainer(t, ctr)
 	if err != nil {
 		t.Fatalf("start postgres: %v", err)
@@ -102,19 +113,40 @@ type Redis struct {
 	URL string
 }
 
-// StartRedis starts a Redis and returns once it listens.
-func StartRedis(t testing.TB) *Redis {
+// StartRedis starts a Redis and returns once it listens; flags, if any, are
+// passed to redis-server (e.g. "--appendonly", "yes" to survive a kill).
+// Its host port is fixed for the container's life, unlike testcontainers'
+// default, so that a Redis stopped and started again is found at the same
+// address by the clients that knew it.
+func StartRedis(t testing.TB, flags ...string) *Redis {
 	t.Helper()
 	ctx := context.Background()
-	ctr, err := testcontainers.Run(ctx, Image("REDIS_IMAGE", "redis:7-bookworm"),
+	_, hostPort, _ := net.SplitHostPort(platformtest.FreeAddr(t))
+	opts := []testcontainers.ContainerCustomizer{
 		testcontainers.WithExposedPorts("6379/tcp"),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			hc.PortBindings = network.PortMap{network.MustParsePort("6379/tcp"): {{HostPort: hostPort}}}
+		}),
 		testcontainers.WithWaitStrategyAndDeadline(time.Minute, wait.ForListeningPort("6379/tcp")),
-	)
+	}
+	if len(flags) > 0 {
+		opts = append(opts, testcontainers.WithCmd(append([]string{"redis-server"}, flags...)...))
+	}
+	ctr, err := testcontainers.Run(ctx, Image("REDIS_IMAGE", "redis:7-bookworm"), opts...)
 	testcontainers.CleanupContainer(t, ctr)
 	if err != nil {
 		t.Fatalf("start redis: %v", err)
 	}
 	host, _ := ctr.Host(ctx)
-	port, _ := ctr.MappedPort(ctx, "6379/tcp")
-	return &Redis{Container: ctr, URL: fmt.Sprintf("redis://%s:%s/0", host, port.Port())}
+	return &Redis{Container: ctr, URL: fmt.Sprintf("redis://%s:%s/0", host, hostPort)}
+}
+
+// Docker runs a docker CLI command on a container (pause, unpause, kill):
+// testcontainers has no verbs for freezing a process or killing it without
+// a clean shutdown, which are exactly the failures the tests are about.
+func Docker(t testing.TB, verb string, ctr testcontainers.Container) {
+	t.Helper()
+	if out, err := exec.Command("docker", verb, ctr.GetContainerID()).CombinedOutput(); err != nil {
+		t.Fatalf("docker %s: %v: %s", verb, err, out)
+	}
 }

@@ -14,3 +14,13 @@ CREATE TABLE IF NOT EXISTS users (
 -- versions to refuse an older copy than the one it holds.
 CREATE SEQUENCE IF NOT EXISTS users_version_seq;
 ALTER TABLE users ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT nextval('users_version_seq');
+
+-- Cache invalidations that failed (Redis did not answer) after their write
+-- committed. While a shard has rows here, no replica trusts Redis for that
+-- shard's users; any replica drains them into Redis as soon as it answers.
+CREATE TABLE IF NOT EXISTS cache_outbox (
+    user_id   bigint      NOT NULL,
+    version   bigint      NOT NULL,
+    queued_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (user_id, version)
+);

@@ -210,6 +210,49 @@ func (s *Store) Delete(ctx context.Context, id int64) (int64, error) {
 	return version, s.observe(sh, "delete", start, err)
 }
 
+// Invalidation is a cache entry a write failed to remove from Redis.
+type Invalidation struct {
+	UserID, Version int64
+}
+
+// QueueInvalidation records, on the user's shard, that the cache entry of
+// a committed write could not be removed.
+func (s *Store) QueueInvalidation(ctx context.Context, inv Invalidation) error {
+	sh := s.ShardOf(inv.UserID)
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	_, err := s.pools[sh].Exec(ctx,
+		`INSERT INTO cache_outbox (user_id, version) VALUES ($1, $2) ON CONFLICT DO NOTHING`, inv.UserID, inv.Version)
+	return s.observe(sh, "outbox_queue", start, err)
+}
+
+// PendingInvalidations returns up to limit queued invalidations of a shard,
+// oldest first; none means the shard's cache entries can all be trusted.
+func (s *Store) PendingInvalidations(ctx context.Context, shardID, limit int) ([]Invalidation, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	rows, _ := s.pools[shardID].Query(ctx,
+		`SELECT user_id, version FROM cache_outbox ORDER BY queued_at LIMIT $1`, limit)
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Invalidation, error) {
+		var inv Invalidation
+		return inv, row.Scan(&inv.UserID, &inv.Version)
+	})
+	return out, s.observe(shardID, "outbox_list", start, err)
+}
+
+// DoneInvalidation removes an invalidation that has reached Redis.
+func (s *Store) DoneInvalidation(ctx context.Context, inv Invalidation) error {
+	sh := s.ShardOf(inv.UserID)
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	_, err := s.pools[sh].Exec(ctx,
+		`DELETE FROM cache_outbox WHERE user_id = $1 AND version = $2`, inv.UserID, inv.Version)
+	return s.observe(sh, "outbox_done", start, err)
+}
+
 // scanUser reads the user columns, in the order every query above selects
 // them, and any extra columns into extra.
 func scanUser(row pgx.Row, extra ...any) (User, error) {

@@ -91,10 +91,12 @@ func (h *Handler) multiGet(w http.ResponseWriter, r *http.Request, raw string) {
 	hits := 0
 	if h.useCache() {
 		keys := make([]string, len(ids))
+		trust := make([]string, len(ids))
 		for i, id := range ids {
 			keys[i] = cache.Key("user", id)
+			trust[i] = h.trustKey(id)
 		}
-		vals, err := h.cache.MGet(ctx, keys...)
+		vals, err := h.cache.MGet(ctx, keys, trust)
 		h.observe(err)
 		if err != nil {
 			h.m.cache.WithLabelValues("mget", "error").Inc()

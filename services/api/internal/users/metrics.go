@@ -6,7 +6,7 @@ type metrics struct {
 	cache      *prometheus.CounterVec
 	leaseWaits *prometheus.CounterVec
 	shared     prometheus.Counter
-	pending    prometheus.Gauge
+	fenceWait  prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -23,11 +23,12 @@ func newMetrics(reg prometheus.Registerer) metrics {
 			Name: "scalelab_api_singleflight_shared_total",
 			Help: "Misses that shared another request's load on the same replica instead of starting their own.",
 		}),
-		pending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "scalelab_api_cache_pending_invalidations",
-			Help: "Invalidations waiting for Redis to answer; while above 0 the replica reads only from the shards.",
+		fenceWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "scalelab_api_cache_fence_wait_seconds",
+			Help:    "How long writes whose invalidation failed waited for the cache trust to run out before answering.",
+			Buckets: []float64{.1, .25, .5, 1, 2, 5},
 		}),
 	}
-	reg.MustRegister(m.cache, m.leaseWaits, m.shared, m.pending)
+	reg.MustRegister(m.cache, m.leaseWaits, m.shared, m.fenceWait)
 	return m
 }

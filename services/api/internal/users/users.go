@@ -57,6 +57,12 @@ type Options struct {
 	TTL         time.Duration // lifetime of a cached user; up to 10% jitter is added
 	NegativeTTL time.Duration // lifetime of a cached "no such user"
 	LeaseWait   time.Duration // how long a miss waits for another reader's fill
+	// TrustTTL is how long a shard's cache stays trusted without renewal,
+	// and so how long a write whose invalidation failed waits before it is
+	// acknowledged (see fence). ClockSkew is added to that wait: the most
+	// the clocks of the api hosts and Redis may disagree.
+	TrustTTL  time.Duration
+	ClockSkew time.Duration
 }
 
 // absent is how "no such user" is cached: JSON null, never a user.
@@ -75,19 +81,32 @@ type Handler struct {
 	opts    Options
 	logger  *slog.Logger
 	flight  singleflight.Group
-	pending *pendingInvalidations
+	fence   *fence
 	orders  OrdersFunc
 	m       metrics
 }
 
 // NewHandler builds the users handler; its metrics are registered on reg.
-// It retries failed invalidations in the background until ctx ends.
+// Until ctx ends it delivers failed invalidations and renews the cache's
+// trust in the background (see fence).
 func NewHandler(ctx context.Context, st *store.Store, c *cache.Cache, b Breaker, ids IDs, opts Options, logger *slog.Logger, reg prometheus.Registerer) *Handler {
 	h := &Handler{store: st, ids: ids, cache: c, breaker: b, opts: opts, logger: logger, m: newMetrics(reg)}
-	h.pending = newPendingInvalidations(c, logger, h.m)
-	go h.pending.run(ctx)
+	if opts.Strategy != NoCache {
+		h.fence = newFence(st, c, b, opts.TrustTTL, logger, reg)
+		go h.fence.run(ctx)
+	}
 	return h
 }
+
+// TrustCache renews the cache's trust now, rather than at the next tick:
+// called once the schema exists, so that the first reads can use Redis.
+func (h *Handler) TrustCache(ctx context.Context) {
+	if h.fence != nil {
+		h.fence.tick(ctx)
+	}
+}
+
+func (h *Handler) trustKey(id int64) string { return cache.TrustKey(h.store.ShardOf(id)) }
 
 // result is a user read: its JSON (or absent), and where it came from.
 type result struct {
@@ -188,16 +207,15 @@ func (h *Handler) Name(ctx context.Context, id int64) (string, bool, error) {
 }
 
 // useCache says whether reads may use Redis now: not when the strategy is
-// none, not while the breaker is open, and not while an invalidation of
-// this replica's has yet to reach Redis (the cache may hold what it failed
-// to remove).
+// none, and not while the breaker is open. (Whether what Redis holds for a
+// shard may be believed is the trust's business, checked with each read.)
 func (h *Handler) useCache() bool {
-	return h.opts.Strategy != NoCache && h.pending.empty() && h.breaker.Allow()
+	return h.opts.Strategy != NoCache && h.breaker.Allow()
 }
 
 // observe reports a Redis call's outcome to the breaker.
 func (h *Handler) observe(err error) {
-	if err == nil || errors.Is(err, cache.ErrMiss) {
+	if err == nil || errors.Is(err, cache.ErrMiss) || errors.Is(err, cache.ErrUntrusted) {
 		h.breaker.Success()
 	} else {
 		h.breaker.Failure()
@@ -212,7 +230,7 @@ func (h *Handler) read(ctx context.Context, id int64) (result, error) {
 		h.m.cache.WithLabelValues("get", "bypass").Inc()
 		return h.sharedShardRead(ctx, id, key)
 	}
-	b, err := h.cache.Get(ctx, key)
+	b, err := h.cache.Get(ctx, h.trustKey(id), key)
 	h.observe(err)
 	switch {
 	case err == nil && string(b) == string(absent):
@@ -223,6 +241,9 @@ func (h *Handler) read(ctx context.Context, id int64) (result, error) {
 		return result{b, "HIT"}, nil
 	case errors.Is(err, cache.ErrMiss):
 		h.m.cache.WithLabelValues("get", "miss").Inc()
+	case errors.Is(err, cache.ErrUntrusted):
+		h.m.cache.WithLabelValues("get", "untrusted").Inc()
+		return h.sharedShardRead(ctx, id, key)
 	default:
 		h.m.cache.WithLabelValues("get", "error").Inc()
 		h.logger.Warn("cache get failed; reading the shard", "request_id", platform.RequestID(ctx), "err", err)
@@ -257,7 +278,7 @@ func (h *Handler) load(ctx context.Context, id int64, key string) (result, error
 		return result{body, "BYPASS"}, err
 	}
 	if !leased {
-		if b, ok := h.awaitFill(ctx, key); ok {
+		if b, ok := h.awaitFill(ctx, id, key); ok {
 			return result{b, "HIT"}, nil
 		}
 		// The holder is slow or gone: read the shard, but leave the fill
@@ -268,7 +289,7 @@ func (h *Handler) load(ctx context.Context, id int64, key string) (result, error
 
 	// The previous holder may have filled the key between our miss and our
 	// lease: look again before paying for a shard read.
-	if b, err := h.cache.Get(ctx, key); err == nil {
+	if b, err := h.cache.Get(ctx, h.trustKey(id), key); err == nil {
 		h.observe(h.cache.Release(ctx, key, token))
 		return result{b, "HIT"}, nil
 	}
@@ -282,7 +303,7 @@ func (h *Handler) load(ctx context.Context, id int64, key string) (result, error
 	if string(body) == string(absent) {
 		ttl = h.opts.NegativeTTL
 	}
-	stored, err := h.cache.Fill(ctx, key, token, version, body, ttl)
+	stored, err := h.cache.Fill(ctx, h.trustKey(id), key, token, version, body, ttl)
 	h.observe(err)
 	switch {
 	case err != nil:
@@ -294,13 +315,14 @@ func (h *Handler) load(ctx context.Context, id int64, key string) (result, error
 		// A write came between our read and our fill: what we read may
 		// be older than it, so it must not be cached. It is still a
 		// correct answer for this request, which began before the write.
+		// (Or the shard's cache is not trusted now: nothing may be filled.)
 		h.m.cache.WithLabelValues("fill", "refused").Inc()
 	}
 	return result{body, "MISS"}, nil
 }
 
 // awaitFill polls for the value another reader is filling, up to LeaseWait.
-func (h *Handler) awaitFill(ctx context.Context, key string) ([]byte, bool) {
+func (h *Handler) awaitFill(ctx context.Context, id int64, key string) ([]byte, bool) {
 	deadline := time.Now().Add(h.opts.LeaseWait)
 	for time.Now().Before(deadline) {
 		select {
@@ -308,7 +330,7 @@ func (h *Handler) awaitFill(ctx context.Context, key string) ([]byte, bool) {
 			return nil, false
 		case <-time.After(5 * time.Millisecond):
 		}
-		b, err := h.cache.Get(ctx, key)
+		b, err := h.cache.Get(ctx, h.trustKey(id), key)
 		h.observe(err)
 		if err == nil {
 			h.m.leaseWaits.WithLabelValues("filled").Inc()
@@ -401,7 +423,9 @@ func (h *Handler) save(ctx context.Context, id int64, req putRequest) ([]byte, b
 		return nil, false, err
 	}
 	body, _ := json.Marshal(u)
-	h.afterWrite(ctx, id, u.Version, body, jitter(h.opts.TTL))
+	if err := h.afterWrite(ctx, id, u.Version, body, jitter(h.opts.TTL)); err != nil {
+		return nil, false, err
+	}
 	return body, created, nil
 }
 
@@ -416,43 +440,57 @@ func (h *Handler) Delete(w http.ResponseWriter, r *http.Request) {
 		h.storeError(w, r, err)
 		return
 	}
-	h.afterWrite(r.Context(), id, version, absent, h.opts.NegativeTTL)
+	if err := h.afterWrite(r.Context(), id, version, absent, h.opts.NegativeTTL); err != nil {
+		h.storeError(w, r, err)
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // afterWrite brings the cache in line with a write the shard has committed:
 // cache-aside removes the entry (and any reader's lease, so no older read
 // can fill it back); write-through sets the new value unless a newer one is
-// there. The write is durable whatever happens here, so a failure is not
-// the client's: the key is queued and removed as soon as Redis answers, and
-// until then this replica does not read from the cache.
-func (h *Handler) afterWrite(ctx context.Context, id, version int64, body []byte, ttl time.Duration) {
+// there. The write is durable whatever happens here, so a Redis failure is
+// not the client's: the invalidation is queued in the shard's outbox, and
+// the answer waits until no replica can trust Redis for that shard any more
+// (see fence). It fails only if the outbox cannot be written either.
+func (h *Handler) afterWrite(ctx context.Context, id, version int64, body []byte, ttl time.Duration) error {
 	if h.opts.Strategy == NoCache {
-		return
+		return nil
 	}
 	key := cache.Key("user", id)
 	// The client hanging up must not leave a stale copy behind.
-	ctx = context.WithoutCancel(ctx)
+	detached := context.WithoutCancel(ctx)
 	var err error
 	if h.opts.Strategy == WriteThrough {
 		var stored bool
-		stored, err = h.cache.SetVersioned(ctx, key, version, body, ttl)
+		stored, err = h.cache.SetVersioned(detached, key, version, body, ttl)
 		if err == nil {
 			h.m.cache.WithLabelValues("set", map[bool]string{true: "stored", false: "refused"}[stored]).Inc()
 		}
 	} else {
-		err = h.cache.Invalidate(ctx, key)
+		err = h.cache.Invalidate(detached, key)
 		if err == nil {
 			h.m.cache.WithLabelValues("invalidate", "ok").Inc()
 		}
 	}
 	h.observe(err)
-	if err != nil {
-		h.m.cache.WithLabelValues("invalidate", "error").Inc()
-		h.logger.Warn("cache update after a write failed; queued for retry",
-			"request_id", platform.RequestID(ctx), "key", key, "err", err)
-		h.pending.add(key)
+	if err == nil {
+		return nil
 	}
+	h.m.cache.WithLabelValues("invalidate", "error").Inc()
+	h.logger.Warn("cache update after a write failed; queued in the outbox",
+		"request_id", platform.RequestID(ctx), "key", key, "err", err)
+	if err := h.store.QueueInvalidation(detached, store.Invalidation{UserID: id, Version: version}); err != nil {
+		return fmt.Errorf("the write is saved, but its cache entry can be neither removed nor queued: %w", err)
+	}
+	start := time.Now()
+	select {
+	case <-time.After(h.opts.TrustTTL + h.opts.ClockSkew):
+	case <-ctx.Done(): // nobody is waiting for the answer any more
+	}
+	h.m.fenceWait.Observe(time.Since(start).Seconds())
+	return nil
 }
 
 func (h *Handler) pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
