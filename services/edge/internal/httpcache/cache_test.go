@@ -302,6 +302,8 @@ func TestStorable(t *testing.T) {
 		{"RFC9111 5.3 max-age beats Expires", 200, map[string]string{"Expires": "0", "Cache-Control": "max-age=60"}, true},
 		{"RFC9111 5.2.2.1 max-age=0", 200, map[string]string{"Cache-Control": "max-age=0"}, false},
 		{"RFC9111 5.2.2.5 no-store", 200, map[string]string{"Cache-Control": "no-store, max-age=60"}, false},
+		{"RFC9111 5.2.2.3 must-understand overrides no-store for an understood status", 200, map[string]string{"Cache-Control": "must-understand, no-store, max-age=60"}, true},
+		{"RFC9111 5.2.2.3 must-understand with an unknown status", 299, map[string]string{"Cache-Control": "must-understand, no-store, max-age=60"}, false},
 		{"RFC9111 5.2.2.7 private", 200, map[string]string{"Cache-Control": "private, max-age=60"}, false},
 		{"RFC9111 5.2.2.4 no-cache without a validator is useless", 200, map[string]string{"Cache-Control": "no-cache, max-age=60"}, false},
 		{"RFC9111 3 a 404 with max-age", 404, map[string]string{"Cache-Control": "max-age=60"}, true},

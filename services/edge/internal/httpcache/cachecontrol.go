@@ -29,8 +29,11 @@ type CacheControl struct {
 	// revalidation (an origin that cannot be reached gives a 504).
 	MustRevalidate  bool
 	ProxyRevalidate bool
-	Immutable       bool // RFC 8246: while fresh, reloads need not revalidate
-	OnlyIfCached    bool // request: answer from the cache or with a 504
+	// MustUnderstand: store only if the status code is understood, and
+	// then ignore no-store (section 5.2.2.3).
+	MustUnderstand bool
+	Immutable      bool // RFC 8246: while fresh, reloads need not revalidate
+	OnlyIfCached   bool // request: answer from the cache or with a 504
 
 	MaxAge      time.Duration // response: lifetime for any cache; request: oldest acceptable age
 	HasMaxAge   bool
@@ -106,6 +109,8 @@ func ParseCacheControl(header string) CacheControl {
 			cc.ProxyRevalidate = true
 		case "immutable":
 			cc.Immutable = true
+		case "must-understand":
+			cc.MustUnderstand = true
 		case "only-if-cached":
 			cc.OnlyIfCached = true
 		// When a directive repeats, the first one counts.

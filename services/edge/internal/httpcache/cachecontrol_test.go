@@ -28,6 +28,7 @@ func TestParseCacheControl(t *testing.T) {
 		{"RFC9111 5.2.2.4 no-cache with an empty list is the whole response", `no-cache=""`, CacheControl{NoCache: true}, 0, false},
 		{"RFC9111 5.2.2.2 must-revalidate", "must-revalidate, max-age=1", CacheControl{MustRevalidate: true, MaxAge: s, HasMaxAge: true}, s, true},
 		{"RFC9111 5.2.2.8 proxy-revalidate", "proxy-revalidate", CacheControl{ProxyRevalidate: true}, 0, false},
+		{"RFC9111 5.2.2.3 must-understand", "must-understand, no-store", CacheControl{MustUnderstand: true, NoStore: true}, 0, false},
 		{"RFC8246 immutable and RFC5861 stale-while-revalidate", "immutable, stale-while-revalidate=30", CacheControl{Immutable: true, StaleWhileRevalidate: 30 * s, HasStaleWhileRevalidate: true}, 0, false},
 		{"RFC5861 4 stale-if-error", "max-age=1, stale-if-error=300", CacheControl{MaxAge: s, HasMaxAge: true, StaleIfError: 300 * s, HasStaleIfError: true}, s, true},
 		{"RFC9111 5.2.1.2 max-stale without a value accepts any staleness", "max-stale", CacheControl{MaxStale: maxDelta * s, HasMaxStale: true}, 0, false},

@@ -284,7 +284,9 @@ func storable(status int, h http.Header, cc CacheControl, reqCC CacheControl, au
 		return "status " + strconv.Itoa(status) + " is not stored"
 	case reqCC.NoStore:
 		return "request Cache-Control: no-store"
-	case cc.NoStore:
+	case cc.NoStore && !cc.MustUnderstand:
+		// With must-understand, no-store is the fallback for caches that
+		// do not know the status code; this one knows it (checked above).
 		return "Cache-Control: no-store"
 	case cc.Private:
 		return "Cache-Control: private (only a browser may keep it)"
