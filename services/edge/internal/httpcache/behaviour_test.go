@@ -926,3 +926,22 @@ func TestFillBudgetBoundsConcurrentColdMisses(t *testing.T) {
 		t.Error("the fill budget was not all released")
 	}
 }
+
+// RFC5861 3: a response stale on arrival but with stale-while-revalidate is
+// kept (even without a validator) and served stale while it is refetched.
+func TestStaleWhileRevalidateWithoutValidator(t *testing.T) {
+	var n atomic.Int64
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=0, stale-while-revalidate=60")
+		fmt.Fprint(w, "v", n.Add(1)) // no ETag, no Last-Modified
+	})
+	e := newEdge(t, o.URL)
+	expect(t, e.get(t, "/n"), 200, "MISS", "", "v1")
+	expect(t, e.get(t, "/n"), 200, "STALE", "", "v1")
+	e.cache.Wait()
+	if n.Load() != 2 {
+		t.Fatalf("origin got %d requests, want 2 (fill and one background refetch)", n.Load())
+	}
+	expect(t, e.get(t, "/n"), 200, "STALE", "", "v2")
+	e.cache.Wait()
+}

@@ -361,9 +361,10 @@ func (e *Entry) setHeader(h http.Header, requestTime, responseTime time.Time, p 
 }
 
 // worthStoring reports whether an entry can ever be used: fresh now, or
-// revalidatable, or servable stale by the origin's leave.
+// revalidatable, or servable stale by the origin's leave (RFC 5861).
 func (e *Entry) worthStoring(now time.Time) bool {
-	return (e.Fresh(now) && !e.CC.NoCache) || e.HasValidator()
+	staleOK := !e.mustRevalidate() && (e.CC.StaleWhileRevalidate > 0 || e.CC.StaleIfError > 0)
+	return (e.Fresh(now) && !e.CC.NoCache) || e.HasValidator() || staleOK
 }
 
 // refreshed returns a copy of e updated by a 304 to its revalidation (RFC
