@@ -675,6 +675,10 @@ func (c *Cache) fetch(ctx context.Context, u *url.URL, hdr http.Header, key stri
 		if err != nil {
 			resp.Body.Close()
 			cancel()
+			if c.staleIfError(cand, reqCC, c.cfg.Now()) {
+				c.cfg.Logger.Warn("origin failed mid-body; serving stale", "key", key, "err", err)
+				return c.staleFill(cand, cs, 0), nil
+			}
 			return nil, originError(ctx, err)
 		}
 		if complete {
@@ -699,8 +703,10 @@ func (c *Cache) fetch(ctx context.Context, u *url.URL, hdr http.Header, key stri
 	}
 	c.cfg.Logger.Debug("not stored", "key", key, "status", resp.StatusCode, "reason", reason)
 	// The origin's new answer supersedes the stored one, which it did not
-	// confirm.
-	c.drop(key, cand)
+	// confirm; an error does not (the entry may be revalidated later).
+	if resp.StatusCode < 500 {
+		c.drop(key, cand)
+	}
 	f := &fill{cs: cs}
 	f.pass.Store(&originResponse{resp: resp, cancel: cancel})
 	// If every waiter has left, nobody claims the response; the timeout
