@@ -21,8 +21,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	timeout := env.Duration("ORIGIN_TIMEOUT", 30*time.Second, time.Millisecond, 10*time.Minute)
 	cacheBytes := env.Bytes("EDGE_CACHE_BYTES", 256<<20, 0)
 	maxObject := env.Bytes("EDGE_MAX_OBJECT_BYTES", 64<<20, 0)
-	// 0: room for four objects of the largest size, and at least a quarter
-	// of the cache.
+	// 0: a quarter of the cache, and room for at least one object of the
+	// largest size (see httpcache.Config.FillBytes).
 	fillBytes := env.Bytes("EDGE_FILL_BYTES", 0, 0)
 	staleIfError := env.Duration("EDGE_STALE_IF_ERROR", 0, 0, 365*24*time.Hour)
 	collapseTimeout := env.Duration("EDGE_COLLAPSE_TIMEOUT", 10*time.Second, time.Millisecond, 10*time.Minute)
@@ -31,10 +31,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	servedBy := env.InstanceID()
 	if err := env.Err(); err != nil {
 		return err
-	}
-
-	if fillBytes == 0 {
-		fillBytes = max(4*maxObject, cacheBytes/4, 1)
 	}
 
 	svc := platform.New("edge", base, stdout)
@@ -60,7 +56,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	mux := http.NewServeMux()
 	svc.HTTP.Handle(mux, "/", cache)
 	svc.Logger.Info("edge configured", "origin", origin.String(), "origin_rtt", rtt.String(),
-		"cache_bytes", cacheBytes, "max_object_bytes", maxObject, "fill_bytes", fillBytes,
+		"cache_bytes", cacheBytes, "max_object_bytes", maxObject, "fill_bytes", cache.FillBytes(),
 		"stale_if_error", staleIfError.String(), "collapse_timeout", collapseTimeout.String(),
 		"admin_purge", adminToken != "", "served_by", servedBy)
 	return svc.Run(ctx, mux)

@@ -57,7 +57,8 @@ type Config struct {
 	// FillBytes bounds the bytes buffered by origin fetches on their way
 	// into the store, all of them together: with the store's own budget,
 	// it bounds the cache's memory. A fetch that finds no room streams
-	// through unstored. Zero means 4 × MaxObjectBytes.
+	// through unstored. Zero means a quarter of the store's budget, and at
+	// least MaxObjectBytes.
 	FillBytes int64
 	// StaleIfError is how long past its lifetime a stored response may be
 	// served when the origin fails (5xx) or cannot be reached, on the
@@ -116,7 +117,7 @@ func New(cfg Config, st *store.Store[*Object], m *Metrics) *Cache {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.FillBytes <= 0 {
-		cfg.FillBytes = 4 * max(cfg.MaxObjectBytes, 1)
+		cfg.FillBytes = max(cfg.MaxObjectBytes, st.MaxBytes()/4, 1)
 	}
 	if cfg.CollapseTimeout <= 0 {
 		cfg.CollapseTimeout = cfg.Timeout
@@ -134,6 +135,9 @@ func New(cfg Config, st *store.Store[*Object], m *Metrics) *Cache {
 		fills:  semaphore.NewWeighted(cfg.FillBytes),
 	}
 }
+
+// FillBytes is the fill budget in use.
+func (c *Cache) FillBytes() int64 { return c.cfg.FillBytes }
 
 // Wait waits for the background revalidations under way.
 func (c *Cache) Wait() { c.background.Wait() }
