@@ -8,9 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"scalelab/services/lb/internal/discovery"
+	"scalelab/services/lb/internal/health"
 	"scalelab/services/lb/internal/l4"
 	"scalelab/services/lb/internal/proxy"
 	"scalelab/services/platform"
@@ -22,8 +21,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	backendList := env.Required("LB_BACKENDS")
 	dnsRefresh := env.Duration("LB_DNS_REFRESH", 2*time.Second, 10*time.Millisecond, time.Hour)
 	connectTimeout := env.Duration("LB_CONNECT_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute)
-	backendTimeout := env.Duration("LB_BACKEND_TIMEOUT", 30*time.Second, time.Millisecond, time.Hour)
 	policy := loadPolicy(env)
+	proxyCfg := loadProxyConfig(env)
+	healthCfg := loadHealthConfig(env)
 	l4cfg := l4.LoadConfig(env)
 	var targets []discovery.Target
 	if backendList != "" { // when empty, Required has already reported it
@@ -39,6 +39,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	svc := platform.New("lb", base, stdout)
 
 	backends := discovery.NewSet(targets, net.DefaultResolver.LookupHost, svc.Logger)
+	transport := proxy.NewTransport(connectTimeout, proxyCfg.TryTimeout)
+	metrics := proxy.NewMetrics(svc.Registry)
+	tracker := health.New(healthCfg, transport, health.NewMetrics(svc.Registry), svc.Logger)
+	// Metrics first: a backend's series exist before the tracker offers
+	// it to requests.
+	backends.Watch(metrics.Track)
+	backends.Watch(tracker.Update)
 	// Resolve once before serving, so that /readyz turns green as soon as
 	// backends exist. A failure here is only logged: in compose the lb may
 	// start before any api replica, and the refresh loop will find them.
@@ -48,26 +55,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	refreshCtx, stopRefresh := context.WithCancel(ctx)
 	defer stopRefresh()
 	wg.Go(func() { backends.Run(refreshCtx, dnsRefresh) })
+	wg.Go(func() { tracker.Run(refreshCtx) })
 
-	svc.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name:        "scalelab_lb_backends",
-		Help:        "Backends known, by state. Only \"available\" exists until health checks come.",
-		ConstLabels: prometheus.Labels{"state": "available"},
-	}, func() float64 { return float64(len(backends.Backends())) }))
-	svc.AddReadyCheck("backends", func(context.Context) error {
-		if len(backends.Backends()) == 0 {
-			return errors.New("no backend known yet (LB_BACKENDS has not resolved to any address)")
-		}
-		return nil
-	})
+	// Ready when some backend is healthy and not ejected.
+	svc.AddReadyCheck("backends", tracker.Ready)
 
-	handler := proxy.New(
-		backends.Backends,
-		policy,
-		proxy.NewTransport(connectTimeout, backendTimeout),
-		proxy.NewMetrics(svc.Registry),
-		svc.Logger,
-	)
+	handler := proxy.New(tracker, policy, transport, metrics, svc.Logger, proxyCfg)
 
 	// L4 mode (L4_LISTEN_ADDR) serves TCP alongside, over the same backends.
 	ctx, stopL4, err := startL4(ctx, l4cfg, svc, backends.Backends, connectTimeout)

@@ -213,6 +213,10 @@ func TestBackendFailures(t *testing.T) {
 			lb := platformtest.Start(t, run, map[string]string{
 				"LB_BACKENDS":        tt.backend,
 				"LB_BACKEND_TIMEOUT": "200ms",
+				// Checks would find the backend down and make the lb
+				// unready before the test could start it; this test is
+				// about what a request meets.
+				"LB_HEALTH_PATH": "off",
 			})
 			resp, body := get(t, lb.URL+"/", nil)
 			if resp.StatusCode != tt.wantCode {
@@ -239,7 +243,8 @@ func TestClientGoneIs499(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	t.Cleanup(backend.Close)
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": backend.URL})
+	// No health checks: the backend must see the test's request only.
+	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": backend.URL, "LB_HEALTH_PATH": "off"})
 
 	ctx, cancel := context.WithCancel(t.Context())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, lb.URL+"/hang", nil)

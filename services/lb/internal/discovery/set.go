@@ -40,8 +40,9 @@ type Set struct {
 	watchers []WatchFunc
 }
 
-// WatchFunc learns of backends added to and removed from the set.
-type WatchFunc func(added, removed []*balancer.Backend)
+// WatchFunc learns of backends added to and removed from the set, with
+// the whole list as it is about to be published.
+type WatchFunc func(current, added, removed []*balancer.Backend)
 
 // NewSet returns a set holding the static targets at once; dns:// targets
 // contribute backends after the first Refresh.
@@ -174,7 +175,7 @@ func (s *Set) Watch(f WatchFunc) {
 	defer s.mu.Unlock()
 	s.watchers = append(s.watchers, f)
 	if bs := s.Backends(); len(bs) > 0 {
-		f(bs, nil)
+		f(bs, bs, nil)
 	}
 }
 
@@ -215,7 +216,7 @@ func (s *Set) publishLocked() {
 	}
 	if len(added) > 0 || len(removed) > 0 {
 		for _, f := range s.watchers {
-			f(added, removed)
+			f(next, added, removed)
 		}
 	}
 	s.current.Store(&next)

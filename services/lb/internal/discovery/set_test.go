@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -193,7 +193,12 @@ func TestWatch(t *testing.T) {
 	s := NewSet(mustTargets(t, "http://10.0.0.9:80 weight=4,dns://api:80 weight=2"), dns.lookup, quiet)
 	var events []string
 	registered := false
-	s.Watch(func(added, removed []*balancer.Backend) {
+	s.Watch(func(current, added, removed []*balancer.Backend) {
+		for _, b := range added {
+			if !slices.Contains(current, b) {
+				t.Errorf("added %s is not in the current list", b)
+			}
+		}
 		for _, b := range added {
 			// Except for the first call, which reports what is already
 			// there, the new list is not published yet.

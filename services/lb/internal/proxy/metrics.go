@@ -1,34 +1,146 @@
 package proxy
 
 import (
+	"sync"
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"scalelab/services/lb/internal/balancer"
+	"scalelab/services/platform"
 )
 
 // Metrics are per backend. The backend label is host:port: bounded by the
 // number of replicas, unlike a raw path or client address.
+//
+// Each backend's series are created when discovery adds it (Track) and
+// deleted when discovery removes it, so a replica scaled away does not
+// leave series behind. Requests hold the backend's series from the start,
+// so one that finishes after its backend left updates series no longer
+// exported instead of bringing them back.
 type Metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	inFlight *prometheus.GaugeVec
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	retries   *prometheus.CounterVec
+	overhead  prometheus.Histogram
+	exhausted prometheus.Counter
+	inFlight  *prometheus.Desc
+
+	mu      sync.Mutex // serializes Track
+	current atomic.Pointer[map[*balancer.Backend]*backendMetrics]
 }
 
-// NewMetrics registers scalelab_lb_backend_* metrics on reg.
+type backendMetrics struct {
+	requests [len(statusClasses)]prometheus.Counter
+	duration prometheus.Observer
+	retries  prometheus.Counter
+}
+
+// statusClasses are the values platform.StatusClass returns.
+var statusClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx", "499", "other"}
+
+func classIndex(status int) int {
+	switch c := platform.StatusClass(status); c {
+	case "499":
+		return 5
+	case "other":
+		return 6
+	default:
+		return int(c[0] - '1')
+	}
+}
+
+var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// NewMetrics registers the scalelab_lb_backend_* and scalelab_lb_proxy_*
+// metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scalelab_lb_backend_requests_total",
-			Help: "Requests forwarded, by backend and status class (499: client went away; 502/504 as 5xx are the balancer's own answers).",
+			Help: "Tries forwarded, by backend and status class (499: client went away; 502/504 as 5xx are the balancer's own answers).",
 		}, []string{"backend", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "scalelab_lb_backend_request_duration_seconds",
-			Help:    "Time from forwarding a request to the end of its response body, by backend.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+			Help:    "Time from forwarding a try to the end of its response body, by backend.",
+			Buckets: latencyBuckets,
 		}, []string{"backend"}),
-		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "scalelab_lb_backend_requests_in_flight",
-			Help: "Requests forwarded and not yet answered, by backend.",
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scalelab_lb_backend_retries_total",
+			Help: "Tries that failed on this backend and were retried on another.",
 		}, []string{"backend"}),
+		overhead: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "scalelab_lb_proxy_overhead_seconds",
+			Help: "Time a request spent in the lb outside any backend try: picking, rewriting, copying headers. " +
+				"The lb's own cost, the same whichever backend serves, so it has no backend label.",
+			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .1},
+		}),
+		exhausted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scalelab_lb_retry_budget_exhausted_total",
+			Help: "Retries not made because the retry budget (LB_RETRY_BUDGET_PERCENT) was spent.",
+		}),
+		inFlight: prometheus.NewDesc("scalelab_lb_backend_requests_in_flight",
+			"Requests forwarded and not yet answered, by backend.", []string{"backend"}, nil),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inFlight)
+	empty := map[*balancer.Backend]*backendMetrics{}
+	m.current.Store(&empty)
+	reg.MustRegister(m.requests, m.duration, m.retries, m.overhead, m.exhausted, m)
 	return m
+}
+
+// Track follows discovery (it is a discovery.WatchFunc).
+func (m *Metrics) Track(_, added, removed []*balancer.Backend) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next := make(map[*balancer.Backend]*backendMetrics, len(*m.current.Load())+len(added))
+	for b, bm := range *m.current.Load() {
+		next[b] = bm
+	}
+	for _, b := range added {
+		bm := &backendMetrics{
+			duration: m.duration.WithLabelValues(b.Addr),
+			retries:  m.retries.WithLabelValues(b.Addr),
+		}
+		for i, c := range statusClasses {
+			bm.requests[i] = m.requests.WithLabelValues(b.Addr, c)
+		}
+		next[b] = bm
+	}
+	for _, b := range removed {
+		delete(next, b)
+		m.requests.DeletePartialMatch(prometheus.Labels{"backend": b.Addr})
+		m.duration.DeleteLabelValues(b.Addr)
+		m.retries.DeleteLabelValues(b.Addr)
+	}
+	m.current.Store(&next)
+}
+
+// detached are series registered nowhere, for a backend Track does not
+// know (a test that skips discovery, or a backend removed as it was picked).
+var detached = func() *backendMetrics {
+	bm := &backendMetrics{
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "detached"}),
+		retries:  prometheus.NewCounter(prometheus.CounterOpts{Name: "detached"}),
+	}
+	for i := range bm.requests {
+		bm.requests[i] = prometheus.NewCounter(prometheus.CounterOpts{Name: "detached"})
+	}
+	return bm
+}()
+
+func (m *Metrics) of(b *balancer.Backend) *backendMetrics {
+	if bm := (*m.current.Load())[b]; bm != nil {
+		return bm
+	}
+	return detached
+}
+
+// Describe implements prometheus.Collector for the in-flight gauge.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.inFlight }
+
+// Collect reads in-flight counts from the backends at scrape time.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	for b := range *m.current.Load() {
+		ch <- prometheus.MustNewConstMetric(m.inFlight, prometheus.GaugeValue, float64(b.InFlight()), b.Addr)
+	}
 }

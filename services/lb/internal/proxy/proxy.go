@@ -1,6 +1,8 @@
 // Package proxy is the load balancer's request path: pick a backend with a
-// balancer.Policy, forward with one httputil.ReverseProxy, and explain
-// failures with the right status (502 failed, 503 none, 504 too slow).
+// balancer.Policy among those health allows, forward with one
+// httputil.ReverseProxy, retry idempotent requests on another backend, and
+// explain failures with the right status (502 failed, 503 none, 504 too
+// slow).
 package proxy
 
 import (
@@ -12,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"scalelab/services/lb/internal/balancer"
@@ -22,25 +25,57 @@ import (
 // Backends' own headers (such as X-Served-By) pass through untouched.
 const BackendHeader = "X-Backend"
 
-// Handler forwards each request to one backend.
-type Handler struct {
-	backends func() []*balancer.Backend
-	policy   balancer.Policy
-	metrics  *Metrics
-	logger   *slog.Logger
-	rp       *httputil.ReverseProxy
+// Pool is where backends come from, and where the outcome of every try is
+// reported (health.Tracker is one).
+type Pool interface {
+	// Available returns the backends to pick from; the caller must not
+	// modify it.
+	Available() []*balancer.Backend
+	// Observe reports a try: failed means no answer, or a 5xx.
+	Observe(b *balancer.Backend, failed bool)
 }
 
-// New builds the handler. backends returns the current backends (it is
-// called on every request, so it must be cheap); transport is shared by
-// all of them.
-func New(backends func() []*balancer.Backend, policy balancer.Policy, transport http.RoundTripper, metrics *Metrics, logger *slog.Logger) *Handler {
-	h := &Handler{backends: backends, policy: policy, metrics: metrics, logger: logger}
+// Config is how the proxy retries and times out.
+type Config struct {
+	// Retries is how many times an idempotent request may be tried again,
+	// each time on a backend it has not tried yet (LB_RETRIES).
+	Retries int
+	// TryTimeout bounds the wait for one backend's response headers,
+	// connecting included (LB_TRY_TIMEOUT). The body is not bounded: a
+	// long download or an event stream is not a slow backend.
+	TryTimeout time.Duration
+	// RequestTimeout bounds the wait for response headers over all tries
+	// (LB_REQUEST_TIMEOUT).
+	RequestTimeout time.Duration
+	// Budget caps retries; nil means no cap.
+	Budget *Budget
+	// Trusted lists the proxies whose X-Forwarded-* headers are believed.
+	Trusted Trusted
+}
+
+// Handler forwards each request to a backend.
+type Handler struct {
+	pool      Pool
+	policy    balancer.Policy
+	transport http.RoundTripper
+	metrics   *Metrics
+	logger    *slog.Logger
+	cfg       Config
+	rp        *httputil.ReverseProxy
+}
+
+// New builds the handler; transport is shared by every backend.
+func New(pool Pool, policy balancer.Policy, transport http.RoundTripper, metrics *Metrics, logger *slog.Logger, cfg Config) *Handler {
+	h := &Handler{pool: pool, policy: policy, transport: transport, metrics: metrics, logger: logger, cfg: cfg}
 	// One ReverseProxy for every request and backend: it is safe for
 	// concurrent use, and the per-request target travels in the context.
+	// Its transport is the handler itself, which is where retries happen:
+	// ReverseProxy calls RoundTrip once and writes nothing to the client
+	// before it returns, so every try can be decided before a header is
+	// sent.
 	h.rp = &httputil.ReverseProxy{
-		Rewrite:        rewrite,
-		Transport:      transport,
+		Rewrite:        h.rewrite,
+		Transport:      roundTripper{h},
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   h.errorHandler,
 		BufferPool:     bufferPool{},
@@ -49,12 +84,17 @@ func New(backends func() []*balancer.Backend, policy balancer.Policy, transport 
 	return h
 }
 
-// attempt carries the chosen backend from ServeHTTP to Rewrite, and the
-// outcome back from ModifyResponse or ErrorHandler, through the request
-// context (ReverseProxy gives those hooks nothing else in common).
+// attempt carries the chosen backend from ServeHTTP to Rewrite and
+// RoundTrip, and the outcome back, through the request context
+// (ReverseProxy gives those hooks nothing else in common).
 type attempt struct {
-	backend *balancer.Backend
+	backend *balancer.Backend // of the current (finally: last) try
+	start   time.Time
+	tries   int
 	status  int
+	// inBackend is the time spent in tries, in nanoseconds; the rest of
+	// the request is the proxy's overhead.
+	inBackend atomic.Int64
 }
 
 type attemptKey struct{}
@@ -68,35 +108,37 @@ func attemptFrom(ctx context.Context) *attempt {
 // fail, and with no backend the client deserves a 503 that says so, not a
 // transport error dressed as 502.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b := h.policy.Pick(r, h.backends())
+	start := time.Now()
+	if len(h.cfg.Trusted) > 0 {
+		client := h.cfg.Trusted.clientAddr(peerIP(r.RemoteAddr), r.Header.Values("X-Forwarded-For"))
+		r = r.WithContext(balancer.WithClientAddr(r.Context(), client))
+	}
+	b := h.policy.Pick(r, h.pool.Available())
 	if b == nil {
 		http.Error(w, "503 Service Unavailable: no backend available; none of LB_BACKENDS has resolved to an address yet", http.StatusServiceUnavailable)
 		return
 	}
-	a := &attempt{backend: b}
-	inFlight := h.metrics.inFlight.WithLabelValues(b.Addr)
-	inFlight.Inc()
-	start := time.Now()
+	if h.cfg.Budget != nil {
+		h.cfg.Budget.Request()
+	}
+	a := &attempt{backend: b, start: start}
 	// Deferred, because ReverseProxy panics with http.ErrAbortHandler when
 	// the backend dies in the middle of a body; the books must still balance.
 	defer func() {
-		inFlight.Dec()
-		h.metrics.requests.WithLabelValues(b.Addr, platform.StatusClass(a.status)).Inc()
-		h.metrics.duration.WithLabelValues(b.Addr).Observe(time.Since(start).Seconds())
+		h.metrics.overhead.Observe((time.Since(start) - time.Duration(a.inBackend.Load())).Seconds())
 	}()
 	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), attemptKey{}, a)))
 }
 
 // rewrite builds the outbound request. Before it runs, ReverseProxy has
-// already removed hop-by-hop headers and any X-Forwarded-* the client sent,
-// so a client cannot forge the address the backend sees.
-func rewrite(pr *httputil.ProxyRequest) {
+// already removed hop-by-hop headers and any X-Forwarded-* the client sent.
+func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	a := attemptFrom(pr.In.Context())
 	// SetURL also sets the outbound Host header to the backend's host:port,
 	// which is what a backend behind a plain address expects; the client's
 	// Host is still available to it as X-Forwarded-Host.
 	pr.SetURL(a.backend.URL)
-	pr.SetXForwarded()
+	h.cfg.Trusted.setForwarded(pr)
 	// The platform middleware gave the inbound request an id; the outbound
 	// headers are a copy, but set it explicitly so the contract with
 	// backends does not hang on that detail.
@@ -109,12 +151,13 @@ func modifyResponse(resp *http.Response) error {
 	a := attemptFrom(resp.Request.Context())
 	a.status = resp.StatusCode
 	resp.Header.Set(BackendHeader, a.backend.Addr)
+	resp.Header.Add("Via", via(resp.ProtoMajor, resp.ProtoMinor))
 	return nil
 }
 
-// errorHandler answers when the backend gave no response: 504 when it was
-// too slow, 502 for any other failure, and nothing at all when the client
-// is the one who left (recorded as 499, nginx's convention).
+// errorHandler answers when no backend gave a response: 504 when the last
+// was too slow, 502 for any other failure, and nothing at all when the
+// client is the one who left (recorded as 499, nginx's convention).
 func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	a := attemptFrom(r.Context())
 	addr := a.backend.Addr
@@ -124,22 +167,26 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 		h.logger.Debug("client went away", "backend", addr, "request_id", platform.RequestID(r.Context()))
 		return
 	}
+	tries := ""
+	if a.tries > 1 {
+		tries = fmt.Sprintf(" (the last of %d tries on different backends)", a.tries)
+	}
 	var msg string
 	if isTimeout(err) {
 		a.status = http.StatusGatewayTimeout
-		msg = fmt.Sprintf("504 Gateway Timeout: backend %s too slow: %v", addr, err)
+		msg = fmt.Sprintf("504 Gateway Timeout: backend %s too slow%s: %v", addr, tries, err)
 	} else {
 		a.status = http.StatusBadGateway
-		msg = fmt.Sprintf("502 Bad Gateway: backend %s failed: %v", addr, err)
+		msg = fmt.Sprintf("502 Bad Gateway: backend %s failed%s: %v", addr, tries, err)
 	}
-	h.logger.Warn("backend error", "backend", addr, "status", a.status, "error", err.Error(),
+	h.logger.Warn("backend error", "backend", addr, "status", a.status, "tries", a.tries, "error", err.Error(),
 		"request_id", platform.RequestID(r.Context()))
 	w.Header().Set(BackendHeader, addr)
 	http.Error(w, msg, a.status)
 }
 
-// isTimeout covers the transport's response-header timeout and a dial that
-// timed out; both mean the backend did not answer in time.
+// isTimeout covers the lb's own try and request timeouts, and a dial that
+// timed out; all mean the backend did not answer in time.
 func isTimeout(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return true

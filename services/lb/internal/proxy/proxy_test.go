@@ -11,8 +11,10 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -26,9 +28,33 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// staticPool offers every backend and remembers what it was told.
+type staticPool struct {
+	backends []*balancer.Backend
+	mu       sync.Mutex
+	observed []string // "addr ok" or "addr failed"
+}
+
+func (p *staticPool) Available() []*balancer.Backend { return p.backends }
+
+func (p *staticPool) Observe(b *balancer.Backend, failed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	outcome := "ok"
+	if failed {
+		outcome = "failed"
+	}
+	p.observed = append(p.observed, b.Addr+" "+outcome)
+}
+
+// testConfig retries twice within generous timeouts, with no budget.
+func testConfig() Config {
+	return Config{Retries: 2, TryTimeout: 10 * time.Second, RequestTimeout: 30 * time.Second}
+}
+
 func newHandler(backends []*balancer.Backend, rt http.RoundTripper) *Handler {
-	return New(func() []*balancer.Backend { return backends }, balancer.NewRoundRobin(), rt,
-		NewMetrics(prometheus.NewRegistry()), quiet)
+	return New(&staticPool{backends: backends}, balancer.NewRoundRobin(), rt,
+		NewMetrics(prometheus.NewRegistry()), quiet, testConfig())
 }
 
 func TestNoBackendIs503(t *testing.T) {

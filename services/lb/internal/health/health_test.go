@@ -1,0 +1,349 @@
+package health
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"scalelab/services/lb/internal/balancer"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func backends(n int) []*balancer.Backend {
+	out := make([]*balancer.Backend, n)
+	for i := range out {
+		out[i] = balancer.NewBackend(&url.URL{Scheme: "http", Host: fmt.Sprintf("10.0.0.%d:80", i+1)})
+	}
+	return out
+}
+
+// passive is a config with only passive ejection on.
+func passive() Config {
+	return Config{EjectAfter: 3, EjectTime: time.Hour, MaxEjectTime: 4 * time.Hour, MaxEjectionPercent: 50}
+}
+
+func newTracker(t *testing.T, cfg Config, bs []*balancer.Backend) (*Tracker, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	tr := New(cfg, http.DefaultTransport, NewMetrics(reg), quiet)
+	tr.Update(bs, bs, nil)
+	return tr, reg
+}
+
+func addrs(bs []*balancer.Backend) string {
+	var out []string
+	for _, b := range bs {
+		out = append(out, b.Addr)
+	}
+	return strings.Join(out, ",")
+}
+
+func fail(tr *Tracker, b *balancer.Backend, n int) {
+	for range n {
+		tr.Observe(b, true)
+	}
+}
+
+func TestNewBackendsAreAvailableInOrder(t *testing.T) {
+	bs := backends(3)
+	tr, _ := newTracker(t, passive(), bs)
+	if got := addrs(tr.Available()); got != addrs(bs) {
+		t.Fatalf("available %q, want %q", got, addrs(bs))
+	}
+	if err := tr.Ready(t.Context()); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+	empty, _ := newTracker(t, passive(), nil)
+	if err := empty.Ready(t.Context()); err == nil || !strings.Contains(err.Error(), "no backend known") {
+		t.Fatalf("Ready with no backend = %v", err)
+	}
+}
+
+func TestPassiveEjection(t *testing.T) {
+	bs := backends(3)
+	tr, reg := newTracker(t, passive(), bs)
+	fail(tr, bs[1], 2)
+	tr.Observe(bs[1], false) // a success in between starts the count again
+	fail(tr, bs[1], 2)
+	if got := addrs(tr.Available()); got != addrs(bs) {
+		t.Fatalf("ejected after 2+2 failures separated by a success: available %q", got)
+	}
+	fail(tr, bs[1], 1)
+	if got, want := addrs(tr.Available()), addrs([]*balancer.Backend{bs[0], bs[2]}); got != want {
+		t.Fatalf("after 3 consecutive failures available %q, want %q", got, want)
+	}
+	if n := testutil.ToFloat64(tr.metrics.ejections.WithLabelValues(bs[1].Addr)); n != 1 {
+		t.Errorf("ejections_total = %v, want 1", n)
+	}
+	want := `
+# HELP scalelab_lb_backends Backends known, by state: available (healthy, not ejected), unhealthy (failing active checks), ejected (after failed requests).
+# TYPE scalelab_lb_backends gauge
+scalelab_lb_backends{state="available"} 2
+scalelab_lb_backends{state="ejected"} 1
+scalelab_lb_backends{state="unhealthy"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "scalelab_lb_backends"); err != nil {
+		t.Error(err)
+	}
+}
+
+// The ejection returns by itself; one right after lasts twice as long,
+// capped; time spent in rotation brings the level down again.
+func TestEjectionBackoffGrowsCappedAndDecays(t *testing.T) {
+	bs := backends(2)
+	cfg := passive()
+	cfg.EjectTime, cfg.MaxEjectTime = 40*time.Millisecond, 100*time.Millisecond
+	tr, _ := newTracker(t, cfg, bs)
+	now := time.Now()
+	// tr.now and the state are read by timers under the lock: change and
+	// read them under it too.
+	setNow := func(f func() time.Time) { tr.mu.Lock(); tr.now = f; tr.mu.Unlock() }
+	setNow(func() time.Time { return now })
+	st := tr.snap.Load().states[bs[0]]
+
+	var got []time.Duration
+	for range 4 {
+		fail(tr, bs[0], 3)
+		tr.mu.Lock()
+		got = append(got, st.ejectedTo.Sub(now))
+		tr.returnLocked(st, "test") // as if the timer had fired
+		tr.mu.Unlock()
+	}
+	want := []time.Duration{40 * time.Millisecond, 80 * time.Millisecond, 100 * time.Millisecond, 100 * time.Millisecond}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ejection durations %v, want %v", got, want)
+	}
+	// 4 levels deep; 3 EjectTimes in rotation bring it to level 1: 80ms.
+	later := now.Add(3 * cfg.EjectTime)
+	setNow(func() time.Time { return later })
+	fail(tr, bs[0], 3)
+	tr.mu.Lock()
+	d := st.ejectedTo.Sub(later)
+	tr.mu.Unlock()
+	if d != 80*time.Millisecond {
+		t.Errorf("after a quiet spell the ejection lasts %v, want 80ms", d)
+	}
+
+	// The real timer ends it.
+	setNow(time.Now)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(tr.Available()) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("ejected backend never came back")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestMaxEjectionPercent(t *testing.T) {
+	tests := []struct {
+		n, percent, want int
+	}{
+		{4, 50, 2},
+		{3, 50, 1},
+		{3, 10, 1}, // at least one in a pool of two or more
+		{1, 100, 0},
+		{5, 0, 0},
+		{10, 100, 10},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d at %d%%", tt.n, tt.percent), func(t *testing.T) {
+			bs := backends(tt.n)
+			cfg := passive()
+			cfg.MaxEjectionPercent = tt.percent
+			tr, _ := newTracker(t, cfg, bs)
+			for _, b := range bs {
+				fail(tr, b, 5)
+			}
+			ejected := 0
+			for _, st := range tr.snap.Load().states {
+				if st.ejected {
+					ejected++
+				}
+			}
+			if ejected != tt.want {
+				t.Fatalf("%d ejected, want %d", ejected, tt.want)
+			}
+		})
+	}
+}
+
+// A backend failing every check, then passing again.
+type flaky struct {
+	srv  *httptest.Server
+	down atomic.Bool
+	hits atomic.Int64
+}
+
+func newFlaky(t *testing.T) *flaky {
+	f := &flaky{}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.hits.Add(1)
+		if r.URL.Path != "/healthz" || r.Header.Get("User-Agent") != "scalelab-lb-health-check" {
+			http.Error(w, "unexpected "+r.URL.Path, http.StatusNotFound)
+			return
+		}
+		if f.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *flaky) backend(t *testing.T) *balancer.Backend {
+	u, err := url.Parse(f.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return balancer.NewBackend(u)
+}
+
+func active() Config {
+	return Config{Path: "/healthz", Interval: 5 * time.Millisecond, Timeout: time.Second, Rise: 2, Fall: 2,
+		EjectAfter: 3, EjectTime: time.Hour, MaxEjectTime: time.Hour, MaxEjectionPercent: 50}
+}
+
+func runTracker(t *testing.T, tr *Tracker) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { tr.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// waitFor polls cond; only a deadline far beyond any interval fails it.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestActiveChecksRiseAndFall(t *testing.T) {
+	good, bad := newFlaky(t), newFlaky(t)
+	bs := []*balancer.Backend{good.backend(t), bad.backend(t)}
+	tr, reg := newTracker(t, active(), bs)
+	runTracker(t, tr)
+
+	waitFor(t, "checks run", func() bool { return good.hits.Load() >= 3 && bad.hits.Load() >= 3 })
+	if got := addrs(tr.Available()); got != addrs(bs) {
+		t.Fatalf("both pass, available %q", got)
+	}
+	bad.down.Store(true)
+	waitFor(t, "failing backend taken out", func() bool { return addrs(tr.Available()) == bs[0].Addr })
+	bad.down.Store(false)
+	waitFor(t, "recovered backend back", func() bool { return len(tr.Available()) == 2 })
+
+	n, err := testutil.GatherAndCount(reg, "scalelab_lb_backend_health_checks_total")
+	if err != nil || n != 3 { // good: pass; bad: pass and fail
+		t.Errorf("health check series: %d (%v), want 3", n, err)
+	}
+}
+
+// The first check decides at once: a replica in DNS but not serving does
+// not wait Fall intervals. And with every backend out, all are used.
+func TestFirstFailedCheckAndAllDown(t *testing.T) {
+	dead := newFlaky(t)
+	dead.down.Store(true)
+	cfg := active()
+	cfg.Fall, cfg.Interval = 100, time.Hour // only the first check can run
+	bs := []*balancer.Backend{dead.backend(t)}
+	tr, _ := newTracker(t, cfg, bs)
+	runTracker(t, tr)
+	waitFor(t, "not ready", func() bool { return tr.Ready(t.Context()) != nil })
+	if err := tr.Ready(t.Context()); !strings.Contains(err.Error(), "none of 1 backends is healthy") {
+		t.Errorf("Ready = %v", err)
+	}
+	if got := addrs(tr.Available()); got != bs[0].Addr {
+		t.Errorf("with every backend down, available %q, want all of them", got)
+	}
+}
+
+// Passing checks end a passive ejection long before its time is up.
+func TestPassingChecksEndEjection(t *testing.T) {
+	a, b := newFlaky(t), newFlaky(t)
+	bs := []*balancer.Backend{a.backend(t), b.backend(t)}
+	tr, _ := newTracker(t, active(), bs) // ejections last an hour
+	fail(tr, bs[1], 3)
+	if len(tr.Available()) != 1 {
+		t.Fatal("not ejected")
+	}
+	runTracker(t, tr)
+	waitFor(t, "back after passing checks", func() bool { return len(tr.Available()) == 2 })
+}
+
+// A backend that leaves discovery takes its series with it, and late
+// events about it change nothing.
+func TestRemovedBackendIsForgotten(t *testing.T) {
+	bs := backends(3)
+	tr, reg := newTracker(t, passive(), bs)
+	fail(tr, bs[2], 3)
+	tr.Update(bs[:2], nil, bs[2:])
+	fail(tr, bs[2], 10)
+	if got := addrs(tr.Available()); got != addrs(bs[:2]) {
+		t.Fatalf("available %q, want %q", got, addrs(bs[:2]))
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == bs[2].Addr {
+					t.Errorf("%s still has a series for the removed backend", mf.GetName())
+				}
+			}
+		}
+	}
+}
+
+// Requests report from many goroutines while discovery changes the pool
+// (run with -race).
+func TestConcurrentObserveAndUpdate(t *testing.T) {
+	bs := backends(6)
+	cfg := passive()
+	cfg.EjectTime = time.Millisecond
+	tr, reg := newTracker(t, cfg, bs)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 2000 {
+				av := tr.Available()
+				if len(av) == 0 {
+					continue
+				}
+				tr.Observe(av[(w+i)%len(av)], i%3 != 0)
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 200 {
+			if i%2 == 0 {
+				tr.Update(bs[:4], nil, bs[4:])
+			} else {
+				tr.Update(bs, bs[4:], nil)
+			}
+			reg.Gather()
+		}
+	})
+	wg.Wait()
+}

@@ -1,0 +1,228 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"scalelab/services/lb/internal/balancer"
+)
+
+// roundTripper is the ReverseProxy's transport: it runs the tries of one
+// request, and returns the first answer worth giving the client.
+type roundTripper struct{ h *Handler }
+
+// timeoutError is a try or request timeout of the lb's own.
+type timeoutError struct {
+	what string // the variable that set it
+	d    time.Duration
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("no response headers within %s (%s)", e.what, e.d)
+}
+func (e *timeoutError) Timeout() bool   { return true }
+func (e *timeoutError) Temporary() bool { return true }
+
+// RoundTrip tries a.backend, then, for a request that may be retried,
+// other backends, after a connection failure, a timeout, or a 502 or 503.
+func (rt roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
+	h := rt.h
+	a := attemptFrom(out.Context())
+	deadline := a.start.Add(h.cfg.RequestTimeout)
+	retry := h.cfg.Retries > 0 && idempotent(out)
+	var body *replayBody
+	if retry && out.Body != nil && out.Body != http.NoBody {
+		body = &replayBody{rc: out.Body}
+		out.Body = body
+	}
+	var tried []*balancer.Backend
+	for {
+		b := a.backend
+		a.tries++
+		resp, err, timeout := h.try(out, b, a, deadline)
+		clientGone := out.Context().Err() != nil && !timeout
+		failed := !clientGone && (err != nil || resp.StatusCode >= 500)
+		if !clientGone {
+			h.pool.Observe(b, failed)
+		}
+		if !failed || !retry || a.tries > h.cfg.Retries || !time.Now().Before(deadline) {
+			return resp, err
+		}
+		if resp != nil && resp.StatusCode != http.StatusBadGateway && resp.StatusCode != http.StatusServiceUnavailable {
+			return resp, err // a 500 or 504 is the backend's answer to this request, not a sign to go elsewhere
+		}
+		if body != nil && (err == nil || !isDial(err) || body.touched()) {
+			// Some of the body may have been sent: it is gone, and cannot
+			// be sent again. Only a dial that failed surely sent nothing.
+			return resp, err
+		}
+		tried = append(tried, b)
+		next := h.policy.Pick(out, without(h.pool.Available(), tried))
+		if next == nil {
+			return resp, err
+		}
+		if h.cfg.Budget != nil && !h.cfg.Budget.Retry() {
+			h.metrics.exhausted.Inc()
+			return resp, err
+		}
+		h.metrics.of(b).retries.Inc()
+		if resp != nil {
+			// Read a little, so the connection can be reused; a big error
+			// page is not worth it.
+			io.CopyN(io.Discard, resp.Body, 4<<10)
+			resp.Body.Close()
+		}
+		h.logger.Debug("retrying on another backend", "failed", b.Addr, "next", next.Addr, "tries", a.tries)
+		a.backend = next
+	}
+}
+
+// idempotent says whether a request may be sent twice: the methods
+// RFC 9110 calls safe for a proxy to retry, or a request whose client
+// made it idempotent with an Idempotency-Key. PUT and DELETE are
+// idempotent in the RFC too, but the api's are not safe to replay blindly
+// (a DELETE then a re-created user), so they are left to the client.
+func idempotent(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	return r.Header.Get("Idempotency-Key") != ""
+}
+
+// isDial reports whether err happened while connecting: no byte of the
+// request was sent.
+func isDial(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func without(backends, tried []*balancer.Backend) []*balancer.Backend {
+	out := make([]*balancer.Backend, 0, len(backends))
+	for _, b := range backends {
+		if !slices.Contains(tried, b) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// try sends out to b. Its timeout covers connecting and waiting for the
+// response headers, and ends at the request's deadline at the latest;
+// once headers have come, the body streams for as long as it takes.
+func (h *Handler) try(out *http.Request, b *balancer.Backend, a *attempt, deadline time.Time) (*http.Response, error, bool) {
+	limit := &timeoutError{"LB_TRY_TIMEOUT", h.cfg.TryTimeout}
+	wait := h.cfg.TryTimeout
+	if left := time.Until(deadline); left < wait {
+		limit, wait = &timeoutError{"LB_REQUEST_TIMEOUT", h.cfg.RequestTimeout}, left
+	}
+	ctx, cancel := context.WithCancelCause(out.Context())
+	timer := time.AfterFunc(wait, func() { cancel(limit) })
+	req := out.WithContext(ctx)
+	if req.URL.Host != b.URL.Host {
+		// A retry. The previous try's request may still be read by the
+		// transport, so this one gets its own URL rather than a changed one.
+		u := *req.URL
+		u.Scheme, u.Host = b.URL.Scheme, b.URL.Host
+		req.URL = &u
+	}
+	m := h.metrics.of(b)
+	start := time.Now()
+	b.Acquire()
+	resp, err := h.transport.RoundTrip(req)
+	timedOut := !timer.Stop()
+	if timedOut {
+		// Headers came as the timer fired, or not at all: either way the
+		// try took too long, and its context is being cancelled.
+		if resp != nil {
+			resp.Body.Close()
+			resp = nil
+		}
+		err = limit
+	}
+	if err != nil {
+		cancel(nil)
+		b.Release()
+		elapsed := time.Since(start)
+		a.inBackend.Add(int64(elapsed))
+		status := http.StatusBadGateway
+		switch {
+		case timedOut || isTimeout(err):
+			status = http.StatusGatewayTimeout
+		case out.Context().Err() != nil:
+			status = 499
+		}
+		m.requests[classIndex(status)].Inc()
+		m.duration.Observe(elapsed.Seconds())
+		return nil, err, timedOut
+	}
+	m.requests[classIndex(resp.StatusCode)].Inc()
+	tb := &tryBody{rc: resp.Body, b: b, m: m, a: a, start: start, cancel: cancel}
+	if rw, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		// An upgraded connection (WebSocket): ReverseProxy needs to write
+		// to it as well as read.
+		resp.Body = &tryConn{tryBody: tb, w: rw}
+	} else {
+		resp.Body = tb
+	}
+	return resp, nil, false
+}
+
+// tryBody ends a try when its body is closed: the backend's in-flight count
+// drops, the try's context is released, its duration recorded.
+type tryBody struct {
+	rc     io.ReadCloser
+	b      *balancer.Backend
+	m      *backendMetrics
+	a      *attempt
+	start  time.Time
+	cancel context.CancelCauseFunc
+	once   sync.Once
+}
+
+func (t *tryBody) Read(p []byte) (int, error) { return t.rc.Read(p) }
+
+func (t *tryBody) Close() error {
+	err := t.rc.Close()
+	t.once.Do(func() {
+		elapsed := time.Since(t.start)
+		t.a.inBackend.Add(int64(elapsed))
+		t.m.duration.Observe(elapsed.Seconds())
+		t.b.Release()
+		t.cancel(nil)
+	})
+	return err
+}
+
+type tryConn struct {
+	*tryBody
+	w io.Writer
+}
+
+func (t *tryConn) Write(p []byte) (int, error) { return t.w.Write(p) }
+
+// replayBody lets a request body be sent again when the transport never
+// began to read it. Close does nothing: the server closes the client's
+// body when the handler returns, and closing it after a failed try would
+// leave nothing for the next.
+type replayBody struct {
+	rc   io.ReadCloser
+	read atomic.Bool
+}
+
+func (r *replayBody) Read(p []byte) (int, error) {
+	r.read.Store(true)
+	return r.rc.Read(p)
+}
+
+func (r *replayBody) Close() error { return nil }
+
+func (r *replayBody) touched() bool { return r.read.Load() }
