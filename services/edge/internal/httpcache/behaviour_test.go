@@ -295,6 +295,10 @@ func TestRequestDirectives(t *testing.T) {
 			if n := o.total.Load(); n != tt.wantRequests {
 				t.Errorf("origin got %d requests, want %d", n, tt.wantRequests)
 			}
+			// RFC9211 2.2: a revalidation the client asked for is fwd=request.
+			if tt.wantXCache == "REVALIDATED" {
+				hasStatus(t, r, "fwd=request", "fwd-status=304")
+			}
 		})
 	}
 
@@ -944,4 +948,24 @@ func TestStaleWhileRevalidateWithoutValidator(t *testing.T) {
 	}
 	expect(t, e.get(t, "/n"), 200, "STALE", "", "v2")
 	e.cache.Wait()
+}
+
+// A HEAD of a stale entry revalidates it with a conditional GET (RFC 9111
+// section 4.3.1; a HEAD would leave the stored body unconfirmed), and
+// answers without a body.
+func TestHeadOfAStaleEntryRevalidates(t *testing.T) {
+	v := &versioned{body: "one", etag: `"v1"`, cacheControl: []string{"max-age=10"}}
+	o := newOrigin(t, v.handler)
+	e := newEdge(t, o.URL)
+	e.get(t, "/h")
+	e.clock.Advance(11 * time.Second)
+	r := e.do(t, http.MethodHead, "/h")
+	expect(t, r, 200, "REVALIDATED", "0", "")
+	if r.header.Get("Content-Length") != "3" || r.body != "" {
+		t.Errorf("HEAD: Content-Length %q, body %q", r.header.Get("Content-Length"), r.body)
+	}
+	if len(v.conditionals()) != 1 || o.requests("GET /h") != 2 {
+		t.Errorf("origin: %d conditional, %d GETs; want 1 and 2", len(v.conditionals()), o.requests("GET /h"))
+	}
+	expect(t, e.get(t, "/h"), 200, "HIT", "", "one")
 }
