@@ -969,3 +969,81 @@ func TestHeadOfAStaleEntryRevalidates(t *testing.T) {
 	}
 	expect(t, e.get(t, "/h"), 200, "HIT", "", "one")
 }
+
+// TestConcurrentMixIsConsistent is for the race detector and the
+// invariants: many clients mixing hits, misses, variants, revalidations,
+// stale answers, unsafe methods and purges, with the clock moving. Every
+// answer must be a whole body the origin actually sent for that URL and
+// variant, the store must stay within its budget, and the fill budget must
+// be whole again at the end.
+func TestConcurrentMixIsConsistent(t *testing.T) {
+	var version atomic.Int64
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			version.Add(1)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=2, stale-while-revalidate=2, stale-if-error=5")
+		w.Header().Set("Vary", "Accept-Language")
+		w.Header().Set("Surrogate-Key", "k"+r.URL.Path[len(r.URL.Path)-1:])
+		w.Header().Set("ETag", fmt.Sprintf(`"%d"`, version.Load()))
+		body := fmt.Sprintf("%s|%s|%s", r.URL.Path, r.Header.Get("Accept-Language"), strings.Repeat("x", 100*len(r.URL.Path)))
+		http.ServeContent(w, r, "", time.Time{}, strings.NewReader(body))
+	})
+	e := newEdge(t, o.URL, func(c *Config, cacheBytes *int64) {
+		*cacheBytes = 8 << 10 // small: evictions happen
+		c.FillBytes = 4 << 10
+		c.StaleIfError = time.Second
+	})
+	const workers, rounds = 8, 60
+	var wg sync.WaitGroup
+	for g := range workers {
+		wg.Go(func() {
+			for i := range rounds {
+				path := fmt.Sprintf("/obj/%d", (g*7+i)%9)
+				lang := []string{"en", "fr", ""}[(g+i)%3]
+				switch i % 11 {
+				case 3:
+					e.cache.PurgeKey(fmt.Sprintf("k%d", i%9))
+					continue
+				case 5:
+					e.do(t, http.MethodPost, path)
+					continue
+				case 7:
+					e.clock.Advance(time.Second)
+				}
+				var r response
+				if lang == "" {
+					r = e.get(t, path)
+				} else {
+					r = e.get(t, path, "Accept-Language", lang)
+				}
+				want := fmt.Sprintf("%s|%s|%s", path, lang, strings.Repeat("x", 100*len(path)))
+				if r.status != 200 || r.body != want {
+					t.Errorf("GET %s (%q): %d X-Cache %s body %.40q", path, lang, r.status, r.header.Get("X-Cache"), r.body)
+					return
+				}
+				if r.header.Get("Age") == "" && r.header.Get("X-Cache") != "BYPASS" {
+					t.Errorf("GET %s: %s answer without Age", path, r.header.Get("X-Cache"))
+				}
+				if b := e.store.Bytes(); b > e.store.MaxBytes() {
+					t.Errorf("store holds %d bytes, over its %d budget", b, e.store.MaxBytes())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	e.cache.Wait()
+	results := map[string]float64{}
+	for _, r := range []string{resultHit, resultMiss, resultStale, resultRevalidated, resultBypass} {
+		results[r] = counterValue(t, e.metrics.requests.WithLabelValues(r))
+	}
+	t.Logf("answers %v, evictions %d, purged %v", results, e.store.Evictions(), counterValue(t, e.metrics.purged.WithLabelValues("key")))
+	if results[resultHit] == 0 || results[resultMiss] == 0 || e.store.Evictions() == 0 {
+		t.Errorf("the mix did not exercise hits, misses and evictions: %v, %d evictions", results, e.store.Evictions())
+	}
+	if !e.cache.fills.TryAcquire(4 << 10) {
+		t.Error("the fill budget was not all released")
+	}
+}

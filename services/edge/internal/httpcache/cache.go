@@ -313,7 +313,7 @@ type cacheStatus struct {
 	detail    string // an sf-token
 }
 
-// value renders the Cache-Status member, with the entry's ttl when one
+// statusValue renders the Cache-Status member, with the entry's ttl when one
 // answered.
 func (c *Cache) statusValue(cs cacheStatus, e *Entry, now time.Time) string {
 	var b strings.Builder
