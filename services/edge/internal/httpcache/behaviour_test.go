@@ -1047,3 +1047,31 @@ func TestConcurrentMixIsConsistent(t *testing.T) {
 		t.Error("the fill budget was not all released")
 	}
 }
+
+// RFC9111 4.3.4: a 304 naming another ETag than the stored entry's does not
+// refresh it; the edge fetches the object in full instead.
+func TestNotModifiedForAnotherETagRefetches(t *testing.T) {
+	var n atomic.Int64
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=10")
+		switch n.Add(1) {
+		case 1:
+			w.Header().Set("ETag", `"v1"`)
+			io.WriteString(w, "one")
+		case 2: // a confused origin: 304 for a representation we do not have
+			w.Header().Set("ETag", `"v2"`)
+			w.WriteHeader(http.StatusNotModified)
+		default:
+			w.Header().Set("ETag", `"v2"`)
+			io.WriteString(w, "two")
+		}
+	})
+	e := newEdge(t, o.URL)
+	e.get(t, "/e")
+	e.clock.Advance(11 * time.Second)
+	expect(t, e.get(t, "/e"), 200, "MISS", "", "two")
+	expect(t, e.get(t, "/e"), 200, "HIT", "", "two")
+	if n.Load() != 3 {
+		t.Errorf("origin got %d requests, want 3", n.Load())
+	}
+}

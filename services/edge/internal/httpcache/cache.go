@@ -611,6 +611,7 @@ func forwardHeader(in http.Header, private bool) http.Header {
 // said no-store) keeps the response out of the store.
 func (c *Cache) fetch(ctx context.Context, u *url.URL, hdr http.Header, key string, cand *Entry, cs cacheStatus, reqCC CacheControl, allowStore, authorized bool) (*fill, error) {
 	seq := c.purges.Load()
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.originURL(u).String(), nil)
 	if err != nil {
@@ -656,6 +657,14 @@ func (c *Cache) fetch(ctx context.Context, u *url.URL, hdr http.Header, key stri
 			c.metrics.revalidations.WithLabelValues("error").Inc()
 		}
 		return c.staleFill(cand, cs, resp.StatusCode), nil
+	case validating && resp.StatusCode == http.StatusNotModified && !sameStrongETag(cand.ETag, resp.Header.Get("ETag")):
+		// A 304 naming another representation than the stored one cannot
+		// refresh it (section 4.3.4): fetch the object in full.
+		resp.Body.Close()
+		cancel()
+		c.metrics.revalidations.WithLabelValues("modified").Inc()
+		c.drop(key, cand)
+		return c.fetch(parent, u, hdr, key, nil, cs, reqCC, allowStore, authorized)
 	case validating && resp.StatusCode == http.StatusNotModified:
 		resp.Body.Close()
 		cancel()
@@ -724,6 +733,16 @@ func (c *Cache) staleFill(cand *Entry, cs cacheStatus, status int) *fill {
 	c.metrics.stale.WithLabelValues(staleIfError).Inc()
 	cs.fwd, cs.fwdStatus, cs.detail = "stale", status, "stale-if-error"
 	return &fill{entry: cand, xcache: "STALE", result: resultStale, cs: cs}
+}
+
+// sameStrongETag reports whether a 304's ETag can refresh an entry with
+// stored: it names no representation (then the request's validator
+// selected it), or the same one.
+func sameStrongETag(stored, received string) bool {
+	if received == "" || stored == "" {
+		return true
+	}
+	return strings.TrimPrefix(stored, "W/") == strings.TrimPrefix(received, "W/")
 }
 
 func isServerError(code int) bool {
