@@ -112,6 +112,24 @@ func (c *Cache) MGet(ctx context.Context, keys, trustKeys []string) ([][]byte, e
 	return out, nil
 }
 
+// Peek returns the cached value (nil when absent) and whether a fill lease
+// is held on key, read at one instant; ErrUntrusted as Get.
+func (c *Cache) Peek(ctx context.Context, trustKey, key string) (value []byte, leased bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	vals, err := c.rdb.MGet(ctx, trustKey, key, leaseKey(key)).Result()
+	switch {
+	case err != nil:
+		return nil, false, err
+	case vals[0] == nil:
+		return nil, false, ErrUntrusted
+	}
+	if s, ok := vals[1].(string); ok {
+		value = []byte(s)
+	}
+	return value, vals[2] != nil, nil
+}
+
 // Trust marks a shard's cache as usable until the given instant. It takes
 // an absolute deadline (PXAT), not a lifetime: a renewal that reaches a
 // frozen Redis late must not stretch the trust past what its caller saw.

@@ -17,7 +17,7 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		}, []string{"op", "result"}),
 		leaseWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scalelab_api_cache_lease_waits_total",
-			Help: "Misses that found another reader's lease and waited, by outcome (filled: the value arrived; timeout: read the shard).",
+			Help: "Misses that found another reader's lease and waited, by outcome (filled: the value arrived; released: the lease went without a value, so the waiter took it; timeout: read the shard).",
 		}, []string{"outcome"}),
 		shared: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "scalelab_api_singleflight_shared_total",

@@ -270,16 +270,32 @@ func (h *Handler) share(ctx context.Context, key string, fn func(context.Context
 // load fills key for a miss. Only the holder of the lease reads the shard
 // and fills; the others (on other replicas) wait briefly for its value.
 func (h *Handler) load(ctx context.Context, id int64, key string) (result, error) {
-	token, leased, err := h.cache.Lease(ctx, key)
-	h.observe(err)
-	if err != nil {
-		h.m.cache.WithLabelValues("lease", "error").Inc()
-		body, _, err := h.readShard(ctx, id)
-		return result{body, "BYPASS"}, err
-	}
-	if !leased {
-		if b, ok := h.awaitFill(ctx, id, key); ok {
+	waitUntil := time.Now().Add(h.opts.LeaseWait)
+	var token string
+	for {
+		var leased bool
+		var err error
+		token, leased, err = h.cache.Lease(ctx, key)
+		h.observe(err)
+		if err != nil {
+			h.m.cache.WithLabelValues("lease", "error").Inc()
+			body, _, err := h.readShard(ctx, id)
+			return result{body, "BYPASS"}, err
+		}
+		if leased {
+			break
+		}
+		b, outcome := h.awaitFill(ctx, id, key, waitUntil)
+		h.m.leaseWaits.WithLabelValues(outcome).Inc()
+		switch outcome {
+		case "filled":
 			return result{b, "HIT"}, nil
+		case "released":
+			// The lease went without a value: a write removed it (or its
+			// holder failed). On a key written often this is the rule, and
+			// waiting out LeaseWait for a fill that cannot come would make
+			// every read of it slow: take the lease ourselves.
+			continue
 		}
 		// The holder is slow or gone: read the shard, but leave the fill
 		// to the lease holder.
@@ -321,27 +337,29 @@ func (h *Handler) load(ctx context.Context, id int64, key string) (result, error
 	return result{body, "MISS"}, nil
 }
 
-// awaitFill polls for the value another reader is filling, up to LeaseWait.
-func (h *Handler) awaitFill(ctx context.Context, id int64, key string) ([]byte, bool) {
-	deadline := time.Now().Add(h.opts.LeaseWait)
+// awaitFill polls for the value another reader is filling, until the
+// deadline. Its outcome: "filled" (the value is there), "released" (the
+// lease is gone and no value came), or "timeout" (also when Redis fails
+// or stops trusting the shard meanwhile).
+func (h *Handler) awaitFill(ctx context.Context, id int64, key string, deadline time.Time) ([]byte, string) {
 	for time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
-			return nil, false
+			return nil, "timeout"
 		case <-time.After(5 * time.Millisecond):
 		}
-		b, err := h.cache.Get(ctx, h.trustKey(id), key)
+		b, leased, err := h.cache.Peek(ctx, h.trustKey(id), key)
 		h.observe(err)
-		if err == nil {
-			h.m.leaseWaits.WithLabelValues("filled").Inc()
-			return b, true
-		}
-		if !errors.Is(err, cache.ErrMiss) {
-			break
+		switch {
+		case err == nil && b != nil:
+			return b, "filled"
+		case err == nil && !leased:
+			return nil, "released"
+		case err != nil:
+			return nil, "timeout"
 		}
 	}
-	h.m.leaseWaits.WithLabelValues("timeout").Inc()
-	return nil, false
+	return nil, "timeout"
 }
 
 // sharedShardRead reads the shard when the cache cannot be used; while
