@@ -62,8 +62,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	handler := proxy.New(tracker, policy, transport, metrics, svc.Logger, proxyCfg)
 
-	// L4 mode (L4_LISTEN_ADDR) serves TCP alongside, over the same backends.
-	ctx, stopL4, err := startL4(ctx, l4cfg, svc, backends.Backends, connectTimeout)
+	// L4 mode (L4_LISTEN_ADDR) serves TCP alongside, over the same backends
+	// and with the same health.
+	ctx, stopL4, err := startL4(ctx, l4cfg, svc, tracker.Available, tracker.Observe, connectTimeout)
 	if err != nil {
 		return err
 	}

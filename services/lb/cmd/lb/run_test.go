@@ -422,6 +422,16 @@ func TestConfigErrors(t *testing.T) {
 		{"bad hash key", map[string]string{"LB_BACKENDS": "http://a:1", "LB_POLICY": "hash", "LB_HASH_KEY": "path"}, "LB_HASH_KEY"},
 		{"balance factor below 100", map[string]string{"LB_BACKENDS": "http://a:1", "LB_POLICY": "hash", "LB_HASH_BALANCE_FACTOR": "50"}, "LB_HASH_BALANCE_FACTOR"},
 		{"bad weight", map[string]string{"LB_BACKENDS": "http://a:1 weight=0"}, "LB_BACKENDS"},
+		{"retries not a number", map[string]string{"LB_BACKENDS": "http://a:1", "LB_RETRIES": "many"}, "LB_RETRIES"},
+		{"negative retries", map[string]string{"LB_BACKENDS": "http://a:1", "LB_RETRIES": "-1"}, "LB_RETRIES"},
+		{"zero try timeout", map[string]string{"LB_BACKENDS": "http://a:1", "LB_TRY_TIMEOUT": "0s"}, "LB_TRY_TIMEOUT"},
+		{"bad request timeout", map[string]string{"LB_BACKENDS": "http://a:1", "LB_REQUEST_TIMEOUT": "1"}, "LB_REQUEST_TIMEOUT"},
+		{"budget over 1000%", map[string]string{"LB_BACKENDS": "http://a:1", "LB_RETRY_BUDGET_PERCENT": "5000"}, "LB_RETRY_BUDGET_PERCENT"},
+		{"health path relative", map[string]string{"LB_BACKENDS": "http://a:1", "LB_HEALTH_PATH": "healthz"}, "LB_HEALTH_PATH"},
+		{"zero rise", map[string]string{"LB_BACKENDS": "http://a:1", "LB_HEALTH_RISE": "0"}, "LB_HEALTH_RISE"},
+		{"ejection share over 100", map[string]string{"LB_BACKENDS": "http://a:1", "LB_MAX_EJECTION_PERCENT": "101"}, "LB_MAX_EJECTION_PERCENT"},
+		{"ejection cap below base", map[string]string{"LB_BACKENDS": "http://a:1", "LB_EJECT_TIME": "1m", "LB_EJECT_MAX_TIME": "10s"}, "LB_EJECT_MAX_TIME"},
+		{"trusted proxy not an address", map[string]string{"LB_BACKENDS": "http://a:1", "LB_TRUSTED_PROXIES": "edge.local"}, "LB_TRUSTED_PROXIES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -513,5 +523,20 @@ func TestWeightedRoundRobin(t *testing.T) {
 	}
 	if got, want := strings.Join(seq, ""), "aabaaaba"; got != want {
 		t.Fatalf("served in order %q, want nginx's smooth %q", got, want)
+	}
+}
+
+// With nothing configured but LB_BACKENDS, a dead backend in the list
+// costs no request: retries are on by default.
+func TestDefaultsRetryOnDeadBackend(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	good := namedBackend(t, "good")
+	// Start waits for /readyz, which the good backend keeps green.
+	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": dead.URL + "," + good.URL})
+	for i := range 20 {
+		if resp, body := get(t, lb.URL+"/", nil); resp.StatusCode != http.StatusOK || body != "good" {
+			t.Fatalf("request %d: %d %q, want 200 from the live backend", i, resp.StatusCode, body)
+		}
 	}
 }

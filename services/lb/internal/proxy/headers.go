@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httputil"
 	"net/netip"
 	"strings"
@@ -106,13 +107,24 @@ func (t Trusted) setForwarded(pr *httputil.ProxyRequest) {
 	} else {
 		pr.SetXForwarded()
 	}
-	pr.Out.Header.Add("Via", via(in.ProtoMajor, in.ProtoMinor))
+	addVia(pr.Out.Header, in.ProtoMajor, in.ProtoMinor)
+}
+
+// via11 is the Via of nearly every message, shared so that adding it costs
+// no allocation. Sharing is safe because nothing writes into a header's
+// value slice in place: Add appends, which copies a full slice, and
+// ReverseProxy copies response headers value by value.
+var via11 = []string{"1.1 " + viaName}
+
+func addVia(h http.Header, major, minor int) {
+	if len(h["Via"]) == 0 && major == 1 && minor == 1 {
+		h["Via"] = via11
+		return
+	}
+	h.Add("Via", via(major, minor))
 }
 
 func via(major, minor int) string {
-	if major == 1 && minor == 1 {
-		return "1.1 " + viaName // constant: no allocation on the common path
-	}
 	if major >= 2 {
 		return fmt.Sprintf("%d %s", major, viaName)
 	}

@@ -62,11 +62,16 @@ type Handler struct {
 	logger    *slog.Logger
 	cfg       Config
 	rp        *httputil.ReverseProxy
+	// The errors of a try cut short by either timeout, made once.
+	tryLimit, requestLimit *timeoutError
 }
 
 // New builds the handler; transport is shared by every backend.
 func New(pool Pool, policy balancer.Policy, transport http.RoundTripper, metrics *Metrics, logger *slog.Logger, cfg Config) *Handler {
-	h := &Handler{pool: pool, policy: policy, transport: transport, metrics: metrics, logger: logger, cfg: cfg}
+	h := &Handler{pool: pool, policy: policy, transport: transport, metrics: metrics, logger: logger, cfg: cfg,
+		tryLimit:     &timeoutError{"LB_TRY_TIMEOUT", cfg.TryTimeout},
+		requestLimit: &timeoutError{"LB_REQUEST_TIMEOUT", cfg.RequestTimeout},
+	}
 	// One ReverseProxy for every request and backend: it is safe for
 	// concurrent use, and the per-request target travels in the context.
 	// Its transport is the handler itself, which is where retries happen:
@@ -151,7 +156,7 @@ func modifyResponse(resp *http.Response) error {
 	a := attemptFrom(resp.Request.Context())
 	a.status = resp.StatusCode
 	resp.Header.Set(BackendHeader, a.backend.Addr)
-	resp.Header.Add("Via", via(resp.ProtoMajor, resp.ProtoMinor))
+	addVia(resp.Header, resp.ProtoMajor, resp.ProtoMinor)
 	return nil
 }
 

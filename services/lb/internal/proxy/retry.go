@@ -119,10 +119,9 @@ func without(backends, tried []*balancer.Backend) []*balancer.Backend {
 // response headers, and ends at the request's deadline at the latest;
 // once headers have come, the body streams for as long as it takes.
 func (h *Handler) try(out *http.Request, b *balancer.Backend, a *attempt, deadline time.Time) (*http.Response, error, bool) {
-	limit := &timeoutError{"LB_TRY_TIMEOUT", h.cfg.TryTimeout}
-	wait := h.cfg.TryTimeout
+	limit, wait := h.tryLimit, h.cfg.TryTimeout
 	if left := time.Until(deadline); left < wait {
-		limit, wait = &timeoutError{"LB_REQUEST_TIMEOUT", h.cfg.RequestTimeout}, left
+		limit, wait = h.requestLimit, left
 	}
 	ctx, cancel := context.WithCancelCause(out.Context())
 	timer := time.AfterFunc(wait, func() { cancel(limit) })
