@@ -176,9 +176,15 @@ func TestKilledBackendUnderLoad(t *testing.T) {
 	if len(l.failures) > 0 {
 		t.Fatalf("%d of %d client requests failed, want none; first: %s", len(l.failures), l.total.Load(), l.failures[0])
 	}
+	// The series exists from the start at 0: it must have counted.
 	m := metricsText(t, lb.AdminURL)
-	if !strings.Contains(m, `scalelab_lb_backend_retries_total{backend="`+b.addr+`"}`) {
-		t.Errorf("no retries counted for the killed backend")
+	prefix := `scalelab_lb_backend_retries_total{backend="` + b.addr + `"} `
+	i := strings.Index(m, prefix)
+	if i < 0 {
+		t.Fatalf("no retries series for the killed backend")
+	}
+	if v, _, _ := strings.Cut(m[i+len(prefix):], "\n"); v == "0" {
+		t.Errorf("no retry counted for the killed backend")
 	}
 }
 
