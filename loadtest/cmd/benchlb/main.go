@@ -101,6 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 type target struct {
 	name   string
 	url    string
+	pgid   int // process group of the balancer, for its CPU time; 0 for direct
 	rounds []measurement
 }
 
@@ -216,6 +217,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if err := p.waitHTTP(ctx, t.url, 15*time.Second); err != nil {
 				return err
 			}
+			t.pgid = p.cmd.Process.Pid // each child leads its own process group
 		}
 	}
 
@@ -228,7 +230,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if opts.warmup > 0 {
 		progress("warming up each target for %s", opts.warmup)
 		for _, t := range targets {
-			if _, err := measure(ctx, t.url, opts.concurrency, opts.warmup, backendAdmins); err != nil {
+			if _, err := measure(ctx, t, opts.concurrency, opts.warmup, backendAdmins); err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
 		}
@@ -237,7 +239,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		progress("round %d of %d (%d targets x %s)", r+1, opts.rounds, len(targets), opts.duration)
 		for i := range targets {
 			t := targets[(i+r)%len(targets)] // rotate the order each round
-			m, err := measure(ctx, t.url, opts.concurrency, opts.duration, backendAdmins)
+			m, err := measure(ctx, t, opts.concurrency, opts.duration, backendAdmins)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
@@ -259,18 +261,24 @@ type measurement struct {
 	requests, errors int
 	elapsed          time.Duration
 	p50, p99         time.Duration
-	upstreamConns    int64 // connections the backends accepted meanwhile
+	upstreamConns    int64         // connections the backends accepted meanwhile
+	proxyCPU         time.Duration // CPU time the balancer's processes used meanwhile; -1 if unknown
 }
 
-// measure runs the load generator against url for d and counts the
-// connections the backends accepted meanwhile.
-func measure(ctx context.Context, url string, c int, d time.Duration, backendAdmins []string) (measurement, error) {
+// measure runs the load generator against t for d and counts the
+// connections the backends accepted and the CPU time the balancer used
+// meanwhile.
+func measure(ctx context.Context, t *target, c int, d time.Duration, backendAdmins []string) (measurement, error) {
 	before, err := sumConns(ctx, backendAdmins)
 	if err != nil {
 		return measurement{}, err
 	}
+	cpuBefore, cpuErr := time.Duration(0), error(nil)
+	if t.pgid != 0 {
+		cpuBefore, cpuErr = groupCPU(t.pgid)
+	}
 	cfg := loadgen.DefaultConfig()
-	cfg.URLs = []string{url}
+	cfg.URLs = []string{t.url}
 	cfg.N = loadgen.MaxRequests // the duration ends each run
 	cfg.Concurrency = c
 	cfg.Duration = d
@@ -285,8 +293,15 @@ func measure(ctx context.Context, url string, c int, d time.Duration, backendAdm
 	if err != nil {
 		return measurement{}, err
 	}
+	proxyCPU := time.Duration(-1)
+	if t.pgid != 0 && cpuErr == nil {
+		if cpuAfter, err := groupCPU(t.pgid); err == nil {
+			proxyCPU = cpuAfter - cpuBefore
+		}
+	}
 	msd := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
 	return measurement{
+		proxyCPU:      proxyCPU,
 		requests:      rep.Requests,
 		errors:        rep.Errors,
 		elapsed:       time.Duration(rep.ElapsedSec * float64(time.Second)),

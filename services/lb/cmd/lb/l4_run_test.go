@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -101,5 +102,45 @@ func TestL4ConfigErrors(t *testing.T) {
 				t.Fatalf("run() = %v, want an error naming %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// L4 uses the same health as L7: a backend failing its active checks gets
+// no new connections, though it still accepts them.
+func TestL4FollowsHealthChecks(t *testing.T) {
+	sick := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ping" {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("X-Served-By", "sick")
+		io.WriteString(w, "sick")
+	}))
+	t.Cleanup(sick.Close)
+	well := namedBackend(t, "well")
+	l4Addr := platformtest.FreeAddr(t)
+	lb := platformtest.Start(t, run, map[string]string{
+		"LB_BACKENDS":        well.URL + "," + sick.URL,
+		"LB_HEALTH_PATH":     "/ping",
+		"LB_HEALTH_INTERVAL": "20ms",
+		"LB_HEALTH_FALL":     "1",
+		"L4_LISTEN_ADDR":     l4Addr,
+	})
+	waitForMetric(t, lb.AdminURL, `scalelab_lb_backends{state="unhealthy"} 1`)
+	for i := range 6 {
+		c, err := net.Dial("tcp", l4Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		resp.Body.Close()
+		c.Close()
+		if got := resp.Header.Get("X-Served-By"); got != "well" {
+			t.Fatalf("connection %d went to %q, a backend failing its health checks", i, got)
+		}
 	}
 }

@@ -25,15 +25,20 @@ import (
 // Config is what a Server needs; LoadConfig reads the L4_* part of it from
 // the environment and the caller fills in the rest.
 type Config struct {
-	ListenAddr      string                     // L4_LISTEN_ADDR; "" means L4 mode is off
-	Backends        func() []*balancer.Backend // the current backends; called once per connection
-	Policy          Policy                     // L4_POLICY
-	ConnectTimeout  time.Duration              // bound on one dial (LB_CONNECT_TIMEOUT)
-	DialAttempts    int                        // L4_DIAL_ATTEMPTS: backends tried per client connection
-	IdleTimeout     time.Duration              // L4_IDLE_TIMEOUT: close after this long with no byte either way; 0: never
-	ProxyProtocol   ProxyProtocol              // L4_PROXY_PROTOCOL
-	DrainDelay      time.Duration              // keep accepting this long after shutdown begins (DRAIN_DELAY)
-	ShutdownTimeout time.Duration              // then let open connections finish this long (SHUTDOWN_TIMEOUT)
+	ListenAddr string                     // L4_LISTEN_ADDR; "" means L4 mode is off
+	Backends   func() []*balancer.Backend // the backends to use (health-filtered); called once per connection
+	// Observe, when set, hears the outcome of every dial (failed: refused
+	// or timed out), so that the passive health checks the HTTP proxy
+	// feeds see L4 evidence too. It is called on the connection's path
+	// and must be cheap.
+	Observe         func(b *balancer.Backend, failed bool)
+	Policy          Policy        // L4_POLICY
+	ConnectTimeout  time.Duration // bound on one dial (LB_CONNECT_TIMEOUT)
+	DialAttempts    int           // L4_DIAL_ATTEMPTS: backends tried per client connection
+	IdleTimeout     time.Duration // L4_IDLE_TIMEOUT: close after this long with no byte either way; 0: never
+	ProxyProtocol   ProxyProtocol // L4_PROXY_PROTOCOL
+	DrainDelay      time.Duration // keep accepting this long after shutdown begins (DRAIN_DELAY)
+	ShutdownTimeout time.Duration // then let open connections finish this long (SHUTDOWN_TIMEOUT)
 	Metrics         *Metrics
 	Logger          *slog.Logger
 }
@@ -300,6 +305,9 @@ func (s *Server) dial(ctx context.Context, c *conn) (*net.TCPConn, string, *back
 		st := s.acquire(b.Addr)
 		nc, err := s.dialer.DialContext(ctx, "tcp", b.Addr)
 		if err == nil {
+			if s.cfg.Observe != nil {
+				s.cfg.Observe(b, false)
+			}
 			backend := nc.(*net.TCPConn)
 			if s.attach(c, backend) {
 				return backend, b.Addr, st
@@ -313,6 +321,9 @@ func (s *Server) dial(ctx context.Context, c *conn) (*net.TCPConn, string, *back
 			return nil, "", nil // shutting down: not the backend's fault
 		}
 		st.dialFailures.Inc()
+		if s.cfg.Observe != nil {
+			s.cfg.Observe(b, true)
+		}
 		s.cfg.Logger.Warn("l4 backend dial failed; trying the next one", "backend", b.Addr, "error", err.Error())
 		// The next pick is among the backends not tried yet. The list
 		// from Backends must not be modified, hence the copy.

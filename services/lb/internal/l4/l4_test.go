@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -218,6 +219,37 @@ func TestDeadBackendSkipped(t *testing.T) {
 	}
 }
 
+// Dial outcomes reach the health tracker: a refusal as a failure of the
+// dead backend, a connection as a success of the live one.
+func TestObserveDials(t *testing.T) {
+	dead := deadBackend(t)
+	alive := startBackend(t, named("alive"))
+	var mu sync.Mutex
+	seen := map[string][]bool{}
+	lb := start(t, Config{DialAttempts: 2,
+		Backends: func() []*balancer.Backend { return backendList(dead, alive) },
+		Observe: func(b *balancer.Backend, failed bool) {
+			mu.Lock()
+			seen[b.Addr] = append(seen[b.Addr], failed)
+			mu.Unlock()
+		}})
+	for range 4 {
+		c := lb.dial(t)
+		if got := greeting(t, c); got != "alive" {
+			t.Fatalf("reached %q", got)
+		}
+		c.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := seen[dead.Addr]; len(got) == 0 || slices.Contains(got, false) {
+		t.Errorf("dead backend observed %v, want failures only, at least one", got)
+	}
+	if got := seen[alive.Addr]; len(got) != 4 || got[0] || got[1] || got[2] || got[3] {
+		t.Errorf("live backend observed %v, want four successes", got)
+	}
+}
+
 // When every backend tried is dead the client's connection is closed
 // without a byte, after exactly DialAttempts dials.
 func TestAllBackendsDead(t *testing.T) {
@@ -260,8 +292,8 @@ func TestIdleTimeout(t *testing.T) {
 			t.Parallel()
 			be := startBackend(t, echo)
 			lb := start(t, Config{IdleTimeout: idle, Backends: func() []*balancer.Backend { return backendList(be) }}, stamped)
+			started := time.Now() // before the dial: the server counts from its accept, which is later
 			c := lb.dial(t)
-			started := time.Now()
 			got, err := readAll(t, c)
 			if len(got) != 0 || (err != nil && !isReset(err)) {
 				t.Fatalf("got %q, %v; want the connection closed", got, err)

@@ -205,4 +205,3 @@ func TestParseProxyProtocol(t *testing.T) {
 		}
 	}
 }
-
