@@ -47,7 +47,7 @@ func (rt roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 	for {
 		b := a.backend
 		a.tries++
-		resp, err, timeout := h.try(out, b, a, deadline)
+		resp, timeout, err := h.try(out, b, a, deadline)
 		clientGone := out.Context().Err() != nil && !timeout
 		failed := !clientGone && (err != nil || resp.StatusCode >= 500)
 		if !clientGone {
@@ -118,7 +118,7 @@ func without(backends, tried []*balancer.Backend) []*balancer.Backend {
 // try sends out to b. Its timeout covers connecting and waiting for the
 // response headers, and ends at the request's deadline at the latest;
 // once headers have come, the body streams for as long as it takes.
-func (h *Handler) try(out *http.Request, b *balancer.Backend, a *attempt, deadline time.Time) (*http.Response, error, bool) {
+func (h *Handler) try(out *http.Request, b *balancer.Backend, a *attempt, deadline time.Time) (resp *http.Response, timedOut bool, err error) {
 	limit, wait := h.tryLimit, h.cfg.TryTimeout
 	if left := time.Until(deadline); left < wait {
 		limit, wait = h.requestLimit, left
@@ -136,8 +136,8 @@ func (h *Handler) try(out *http.Request, b *balancer.Backend, a *attempt, deadli
 	m := h.metrics.of(b)
 	start := time.Now()
 	b.Acquire()
-	resp, err := h.transport.RoundTrip(req)
-	timedOut := !timer.Stop()
+	resp, err = h.transport.RoundTrip(req)
+	timedOut = !timer.Stop()
 	if timedOut {
 		// Headers came as the timer fired, or not at all: either way the
 		// try took too long, and its context is being cancelled.
@@ -161,7 +161,7 @@ func (h *Handler) try(out *http.Request, b *balancer.Backend, a *attempt, deadli
 		}
 		m.requests[classIndex(status)].Inc()
 		m.duration.Observe(elapsed.Seconds())
-		return nil, err, timedOut
+		return nil, timedOut, err
 	}
 	m.requests[classIndex(resp.StatusCode)].Inc()
 	tb := &tryBody{rc: resp.Body, b: b, m: m, a: a, start: start, cancel: cancel}
@@ -172,7 +172,7 @@ func (h *Handler) try(out *http.Request, b *balancer.Backend, a *attempt, deadli
 	} else {
 		resp.Body = tb
 	}
-	return resp, nil, false
+	return resp, false, nil
 }
 
 // tryBody ends a try when its body is closed: the backend's in-flight count
