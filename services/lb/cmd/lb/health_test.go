@@ -414,3 +414,30 @@ func TestEventStreamIsFlushed(t *testing.T) {
 		t.Fatalf("second event %q, %v", second, err)
 	}
 }
+
+// The per-backend metrics a dashboard needs are exported from the start
+// and move with the traffic.
+func TestBackendMetricsExported(t *testing.T) {
+	a := namedBackend(t, "a")
+	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": a.URL, "LB_HEALTH_INTERVAL": "20ms"})
+	for range 5 {
+		get(t, lb.URL+"/", nil)
+	}
+	addr := strings.TrimPrefix(a.URL, "http://")
+	for _, line := range []string{
+		`scalelab_lb_backend_requests_total{backend="` + addr + `",code="2xx"} 5`,
+		`scalelab_lb_backend_request_duration_seconds_count{backend="` + addr + `"} 5`,
+		`scalelab_lb_proxy_overhead_seconds_count 5`,
+		`scalelab_lb_backend_requests_in_flight{backend="` + addr + `"} 0`,
+		`scalelab_lb_backend_state{backend="` + addr + `",state="available"} 1`,
+		`scalelab_lb_backend_ejections_total{backend="` + addr + `"} 0`,
+		`scalelab_lb_backend_retries_total{backend="` + addr + `"} 0`,
+		`scalelab_lb_retry_budget_exhausted_total 0`,
+		`scalelab_lb_backends{state="available"} 1`,
+	} {
+		waitForMetric(t, lb.AdminURL, line)
+	}
+	eventually(t, "passing health checks counted", func() bool {
+		return strings.Contains(metricsText(t, lb.AdminURL), `scalelab_lb_backend_health_checks_total{backend="`+addr+`",result="pass"}`)
+	})
+}
