@@ -24,6 +24,7 @@ const project = "scalelab-stacktest"
 // Host ports of this test's stack (the user's own stack uses 8000...).
 var ports = map[string]string{
 	"LB_PORT":           "18000",
+	"LB_L4_PORT":        "18001",
 	"EDGE_SYDNEY_PORT":  "18081",
 	"EDGE_NEWYORK_PORT": "18082",
 	"ORIGIN_PORT":       "18090",
@@ -128,6 +129,27 @@ func get(t *testing.T, u string) answer {
 
 func TestStack(t *testing.T) {
 	s := startStack(t)
+
+	t.Run("the L4 port spreads connections over the replicas", func(t *testing.T) {
+		// One connection per request: L4 balances connections, not requests.
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		seen := map[string]bool{}
+		for i := 0; i < 6; i++ {
+			resp, err := client.Get(url_("LB_L4_PORT", "/"))
+			if err != nil {
+				t.Fatalf("request %d through L4: %v", i, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "Hello from ") {
+				t.Fatalf("request %d through L4: %d %q", i, resp.StatusCode, body)
+			}
+			seen[resp.Header.Get("X-Served-By")] = true
+		}
+		if len(seen) != 3 {
+			t.Fatalf("6 connections through L4 reached %d replicas, want all 3: %v", len(seen), seen)
+		}
+	})
 
 	t.Run("three replicas answer in turn through the lb", func(t *testing.T) {
 		var served []string
