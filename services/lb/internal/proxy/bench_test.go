@@ -47,4 +47,4 @@ func BenchmarkServeHTTP(b *testing.B) {
 type quietPool []*balancer.Backend
 
 func (p quietPool) Available() []*balancer.Backend { return p }
-func (quietPool) Observe(*balancer.Backend, bool) {}
+func (quietPool) Observe(*balancer.Backend, bool)  {}
