@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"scalelab/services/edge/internal/httpcache"
+	"scalelab/services/edge/internal/store"
 	"scalelab/services/platform"
 )
 
@@ -20,6 +21,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	rtt := env.Duration("ORIGIN_RTT", 0, 0, time.Minute)
 	timeout := env.Duration("ORIGIN_TIMEOUT", 30*time.Second, time.Millisecond, 10*time.Minute)
 	cacheBytes := env.Bytes("EDGE_CACHE_BYTES", 256<<20, 0)
+	policy := store.DefaultPolicy
+	if v := env.String("EDGE_CACHE_POLICY", string(store.DefaultPolicy)); v != "" {
+		p, err := store.ParsePolicy(v)
+		if err != nil {
+			env.Fail("EDGE_CACHE_POLICY", err)
+		}
+		policy = p
+	}
 	maxObject := env.Bytes("EDGE_MAX_OBJECT_BYTES", 64<<20, 0)
 	// 0: a quarter of the cache, and room for at least one object of the
 	// largest size (see httpcache.Config.FillBytes).
@@ -34,7 +43,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	svc := platform.New("edge", base, stdout)
-	st := httpcache.NewStore(cacheBytes)
+	st := httpcache.NewStorePolicy(policy, cacheBytes)
 	cache := httpcache.New(httpcache.Config{
 		Origin:          origin,
 		Transport:       newOriginTransport(),
@@ -56,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	mux := http.NewServeMux()
 	svc.HTTP.Handle(mux, "/", cache)
 	svc.Logger.Info("edge configured", "origin", origin.String(), "origin_rtt", rtt.String(),
-		"cache_bytes", cacheBytes, "max_object_bytes", maxObject, "fill_bytes", cache.FillBytes(),
+		"cache_bytes", cacheBytes, "cache_policy", st.Policy(), "max_object_bytes", maxObject, "fill_bytes", cache.FillBytes(),
 		"stale_if_error", staleIfError.String(), "collapse_timeout", collapseTimeout.String(),
 		"admin_purge", adminToken != "", "served_by", servedBy)
 	return svc.Run(ctx, mux)

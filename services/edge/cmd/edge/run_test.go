@@ -35,6 +35,7 @@ func TestRunRejectsInvalidConfig(t *testing.T) {
 		{"stale-if-error negative", map[string]string{"ORIGIN_URL": "http://origin:8090", "EDGE_STALE_IF_ERROR": "-1m"}, "EDGE_STALE_IF_ERROR"},
 		{"collapse timeout zero", map[string]string{"ORIGIN_URL": "http://origin:8090", "EDGE_COLLAPSE_TIMEOUT": "0s"}, "EDGE_COLLAPSE_TIMEOUT"},
 		{"heuristic cap", map[string]string{"ORIGIN_URL": "http://origin:8090", "EDGE_HEURISTIC_MAX": "1d"}, "EDGE_HEURISTIC_MAX"},
+		{"cache policy", map[string]string{"ORIGIN_URL": "http://origin:8090", "EDGE_CACHE_POLICY": "arc"}, "EDGE_CACHE_POLICY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -99,9 +99,15 @@ type Cache struct {
 	background   sync.WaitGroup
 }
 
-// NewStore returns a store for a Cache, indexed by surrogate key.
+// NewStore returns a store for a Cache, indexed by surrogate key, evicting
+// by store.DefaultPolicy.
 func NewStore(maxBytes int64) *store.Store[*Object] {
-	return store.NewTagged(maxBytes, (*Object).Tags)
+	return NewStorePolicy(store.DefaultPolicy, maxBytes)
+}
+
+// NewStorePolicy is NewStore with eviction policy p (EDGE_CACHE_POLICY).
+func NewStorePolicy(p store.Policy, maxBytes int64) *store.Store[*Object] {
+	return store.NewPolicy(p, maxBytes, (*Object).Tags)
 }
 
 // New returns a Cache keeping responses in st (made by NewStore) and
@@ -299,7 +305,7 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // current returns the stored variant of key matching h.
 func (c *Cache) current(key string, h http.Header) *Entry {
-	obj, _ := c.store.Get(key)
+	obj, _ := c.store.Peek(key) // not a client's access
 	return obj.Select(h)
 }
 
@@ -777,7 +783,7 @@ func (c *Cache) put(key string, seq uint64, old, e *Entry) bool {
 
 // has reports whether e is one of key's stored variants.
 func (c *Cache) has(key string, e *Entry) bool {
-	obj, ok := c.store.Get(key)
+	obj, ok := c.store.Peek(key)
 	if !ok {
 		return false
 	}

@@ -112,7 +112,7 @@ func NewMetrics(reg prometheus.Registerer, st *store.Store[*Object]) *Metrics {
 		}, func() float64 { return float64(st.Len()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: ns, Name: "cache_evictions_total",
-			Help: "Responses evicted, least recently used first, to stay within EDGE_CACHE_BYTES.",
+			Help: "URLs evicted (all their variants) to stay within EDGE_CACHE_BYTES, chosen by EDGE_CACHE_POLICY.",
 		}, func() float64 { return float64(st.Evictions()) }),
 	)
 	return m

@@ -90,44 +90,46 @@ func TestStore(t *testing.T) {
 			wantBytes: 0,
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := New[string](tt.max)
-			for _, o := range tt.ops {
-				switch o.do {
-				case "set":
-					s.Set(o.key, "value of "+o.key, o.size)
-				case "get":
-					s.Get(o.key)
-				case "del":
-					s.Delete(o.key)
-				}
-			}
-			var got []string
-			for _, k := range []string{"a", "b", "c", "big", "huge", "empty", "missing"} {
-				if v, ok := s.Get(k); ok {
-					if v != "value of "+k {
-						t.Errorf("Get(%q) = %q", k, v)
+	for _, p := range Policies {
+		for _, tt := range tests {
+			t.Run(string(p)+"/"+tt.name, func(t *testing.T) {
+				s := NewPolicy[string](p, tt.max, nil)
+				for _, o := range tt.ops {
+					switch o.do {
+					case "set":
+						s.Set(o.key, "value of "+o.key, o.size)
+					case "get":
+						s.Get(o.key)
+					case "del":
+						s.Delete(o.key)
 					}
-					got = append(got, k)
 				}
-			}
-			want := slices.Clone(tt.wantKeys)
-			slices.Sort(got)
-			slices.Sort(want)
-			if !slices.Equal(got, want) {
-				t.Errorf("keys = %v, want %v", got, want)
-			}
-			if s.Len() != len(want) {
-				t.Errorf("Len = %d, want %d", s.Len(), len(want))
-			}
-			if s.Bytes() != tt.wantBytes {
-				t.Errorf("Bytes = %d, want %d", s.Bytes(), tt.wantBytes)
-			}
-			if s.Evictions() != tt.wantEvictions {
-				t.Errorf("Evictions = %d, want %d", s.Evictions(), tt.wantEvictions)
-			}
-		})
+				var got []string
+				for _, k := range []string{"a", "b", "c", "big", "huge", "empty", "missing"} {
+					if v, ok := s.Get(k); ok {
+						if v != "value of "+k {
+							t.Errorf("Get(%q) = %q", k, v)
+						}
+						got = append(got, k)
+					}
+				}
+				want := slices.Clone(tt.wantKeys)
+				slices.Sort(got)
+				slices.Sort(want)
+				if !slices.Equal(got, want) {
+					t.Errorf("keys = %v, want %v", got, want)
+				}
+				if s.Len() != len(want) {
+					t.Errorf("Len = %d, want %d", s.Len(), len(want))
+				}
+				if s.Bytes() != tt.wantBytes {
+					t.Errorf("Bytes = %d, want %d", s.Bytes(), tt.wantBytes)
+				}
+				if s.Evictions() != tt.wantEvictions {
+					t.Errorf("Evictions = %d, want %d", s.Evictions(), tt.wantEvictions)
+				}
+			})
+		}
 	}
 }
 
