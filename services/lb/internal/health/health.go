@@ -8,6 +8,7 @@
 package health
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -83,6 +84,13 @@ type state struct {
 // proxy's own, so checks reuse its warm connections and see the network as
 // requests do). metrics may be nil.
 func New(cfg Config, transport http.RoundTripper, metrics *Metrics, logger *slog.Logger) *Tracker {
+	// Zero durations and thresholds would panic (a ticker of 0) or divide
+	// by zero; give them the lb's defaults.
+	cfg.Interval = cmp.Or(max(cfg.Interval, 0), 2*time.Second)
+	cfg.Timeout = cmp.Or(max(cfg.Timeout, 0), time.Second)
+	cfg.Rise, cfg.Fall = max(cfg.Rise, 1), max(cfg.Fall, 1)
+	cfg.EjectTime = cmp.Or(max(cfg.EjectTime, 0), 10*time.Second)
+	cfg.MaxEjectTime = max(cfg.MaxEjectTime, cfg.EjectTime)
 	t := &Tracker{
 		cfg: cfg,
 		client: &http.Client{

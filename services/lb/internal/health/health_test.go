@@ -347,3 +347,21 @@ func TestConcurrentObserveAndUpdate(t *testing.T) {
 	})
 	wg.Wait()
 }
+
+// A zero Config (as a caller that only wants passive ejection might write)
+// neither panics nor divides by zero.
+func TestZeroConfigGetsDefaults(t *testing.T) {
+	bs := backends(2)
+	tr, _ := newTracker(t, Config{Path: "/", EjectAfter: 1, MaxEjectionPercent: 50}, bs)
+	fail(tr, bs[0], 1)
+	tr.mu.Lock()
+	tr.returnLocked(tr.snap.Load().states[bs[0]], "test")
+	tr.mu.Unlock()
+	fail(tr, bs[0], 1) // the second ejection divides by EjectTime
+	if len(tr.Available()) != 1 {
+		t.Fatal("not ejected")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	tr.Run(ctx) // a zero interval would panic in NewTicker
+}
