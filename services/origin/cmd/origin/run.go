@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"scalelab/services/origin/internal/assets"
+	"scalelab/services/origin/internal/fault"
 	"scalelab/services/origin/internal/files"
 	"scalelab/services/platform"
 )
@@ -28,7 +29,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cacheControl := env.String("ORIGIN_CACHE_CONTROL", "public, max-age=60")
 	generate := env.Bool("ORIGIN_GENERATE_ASSETS", true)
 	videoSize := env.Bytes("ORIGIN_VIDEO_SIZE", 8<<20, 1)
+	configFile := env.String("ORIGIN_CONFIG", "")
+	adminToken := env.String("ORIGIN_ADMIN_TOKEN", "")
 	servedBy := env.InstanceID()
+	var rules files.Rules
+	if configFile != "" {
+		var err error
+		if rules, err = readRules(configFile); err != nil {
+			env.Fail("ORIGIN_CONFIG", err)
+		}
+	}
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -59,13 +69,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}, []string{"route"})
 	svc.Registry.MustRegister(servedBytes)
 
+	// The failure switch sits inside each route, so that the requests it
+	// fails are counted as that route's 5xx.
+	sw := fault.New(adminToken, svc.Registry)
+	svc.HandleAdmin("/fail", sw.Handler())
+	go func() {
+		<-ctx.Done()
+		sw.Release() // shutting down: no hung request may hold it up
+	}()
+
 	mux := http.NewServeMux()
 	route := func(pattern string, h http.Handler) {
-		svc.HTTP.Handle(mux, pattern, countBytes(servedBytes.WithLabelValues(pattern), h))
+		svc.HTTP.Handle(mux, pattern, countBytes(servedBytes.WithLabelValues(pattern), sw.Wrap(h)))
 	}
 	route("GET /api/time", timeHandler(time.Now, servedBy))
-	route("/", files.New(root, cacheControl))
-	svc.Logger.Info("origin configured", "assets_dir", dir, "cache_control", cacheControl, "served_by", servedBy)
+	route("/", files.New(root, cacheControl, rules...))
+	svc.Logger.Info("origin configured", "assets_dir", dir, "cache_control", cacheControl,
+		"config", configFile, "rules", len(rules), "fail_switch", adminToken != "", "served_by", servedBy)
 	// X-Served-By outside the mux: its own answers (redirects) carry it too.
 	return svc.Run(ctx, platform.ServedBy(servedBy, mux))
 }
@@ -112,4 +132,18 @@ func countBytes(served prometheus.Counter, next http.Handler) http.Handler {
 		next.ServeHTTP(cw, r)
 		served.Add(float64(cw.N))
 	})
+}
+
+// readRules reads the Cache-Control rules of ORIGIN_CONFIG.
+func readRules(name string) (files.Rules, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rules, err := files.ParseRules(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return rules, nil
 }

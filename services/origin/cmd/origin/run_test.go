@@ -18,6 +18,10 @@ func TestRunRejectsInvalidConfig(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	badConfig := filepath.Join(t.TempDir(), "bad.conf")
+	if err := os.WriteFile(badConfig, []byte("/ok max-age=5\nnot-a-path max-age=5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		env      map[string]string
@@ -29,6 +33,8 @@ func TestRunRejectsInvalidConfig(t *testing.T) {
 		{"both at once", map[string]string{"ORIGIN_VIDEO_SIZE": "big", "ORIGIN_GENERATE_ASSETS": "maybe"}, []string{"ORIGIN_VIDEO_SIZE", "ORIGIN_GENERATE_ASSETS"}},
 		{"listen address", map[string]string{"LISTEN_ADDR": "nowhere"}, []string{"LISTEN_ADDR"}},
 		{"assets dir not writable", map[string]string{"ASSETS_DIR": filepath.Join(file, "assets")}, []string{"ASSETS_DIR"}},
+		{"config file missing", map[string]string{"ORIGIN_CONFIG": filepath.Join(t.TempDir(), "none.conf")}, []string{"ORIGIN_CONFIG"}},
+		{"config file bad", map[string]string{"ORIGIN_CONFIG": badConfig}, []string{"ORIGIN_CONFIG", "line 2"}},
 		{"assets dir missing, no generation", map[string]string{"ASSETS_DIR": filepath.Join(t.TempDir(), "none"), "ORIGIN_GENERATE_ASSETS": "false"}, []string{"ASSETS_DIR"}},
 	}
 	for _, tt := range tests {
@@ -187,5 +193,73 @@ func TestRunLeavesProvidedAssetsAlone(t *testing.T) {
 	}
 	if r := do(t, "GET", origin.URL+"/"); r.status != 404 {
 		t.Errorf("GET / without index.html: %d, want 404", r.status)
+	}
+}
+
+// TestRunConfigAndFailSwitch starts the origin with an ORIGIN_CONFIG and an
+// admin token: Cache-Control follows the file per path, Last-Modified
+// validates, and the admin switch fails and restores traffic.
+func TestRunConfigAndFailSwitch(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "assets")
+	conf := filepath.Join(t.TempDir(), "origin.conf")
+	if err := os.WriteFile(conf, []byte("# per path\n/video.mp4 public, max-age=3600 | big\n/*.png public, max-age=86400, immutable\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	origin := platformtest.Start(t, run, map[string]string{
+		"ASSETS_DIR":         dir,
+		"ORIGIN_VIDEO_SIZE":  "4KiB",
+		"ORIGIN_CONFIG":      conf,
+		"ORIGIN_ADMIN_TOKEN": "s3cret",
+	})
+	for path, want := range map[string][2]string{
+		"/video.mp4": {"public, max-age=3600", "assets video big"},
+		"/logo.png":  {"public, max-age=86400, immutable", "assets image"},
+		"/":          {"public, max-age=60", "assets text"}, // ORIGIN_CACHE_CONTROL's default
+	} {
+		r := do(t, "GET", origin.URL+path)
+		if r.status != 200 || r.header.Get("Cache-Control") != want[0] || r.header.Get("Surrogate-Key") != want[1] {
+			t.Errorf("%s: %d, Cache-Control %q, Surrogate-Key %q; want %q, %q", path, r.status,
+				r.header.Get("Cache-Control"), r.header.Get("Surrogate-Key"), want[0], want[1])
+		}
+	}
+
+	// Last-Modified is there, and validates on its own.
+	lm := do(t, "HEAD", origin.URL+"/logo.png").header.Get("Last-Modified")
+	if _, err := http.ParseTime(lm); err != nil {
+		t.Fatalf("Last-Modified %q: %v", lm, err)
+	}
+	if r := do(t, "GET", origin.URL+"/logo.png", "If-Modified-Since", lm); r.status != 304 {
+		t.Errorf("If-Modified-Since its Last-Modified: %d, want 304", r.status)
+	}
+
+	fail := func(token, mode string) int {
+		t.Helper()
+		return do(t, "POST", origin.AdminURL+"/fail?mode="+mode, "Authorization", "Bearer "+token).status
+	}
+	if code := fail("wrong", "error"); code != 401 {
+		t.Errorf("POST /fail with a wrong token: %d, want 401", code)
+	}
+	if code := fail("s3cret", "error"); code != 200 {
+		t.Fatalf("POST /fail?mode=error: %d", code)
+	}
+	for _, path := range []string{"/logo.png", "/api/time"} {
+		if r := do(t, "GET", origin.URL+path); r.status != 503 {
+			t.Errorf("GET %s while failing: %d, want 503", path, r.status)
+		}
+	}
+	if r := do(t, "GET", origin.AdminURL+"/readyz"); r.status != 200 {
+		t.Errorf("/readyz while failing: %d; the switch must leave the admin port alone", r.status)
+	}
+	metrics := do(t, "GET", origin.AdminURL+"/metrics").body
+	for _, want := range []string{`scalelab_origin_fault_mode{mode="error"} 1`, `scalelab_origin_http_requests_total{code="5xx",method="GET",route="/"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if code := fail("s3cret", "off"); code != 200 {
+		t.Fatalf("POST /fail?mode=off: %d", code)
+	}
+	if r := do(t, "GET", origin.URL+"/logo.png"); r.status != 200 {
+		t.Errorf("after mode=off: %d", r.status)
 	}
 }

@@ -25,7 +25,8 @@ import (
 // conditional requests (304, 412) and HEAD.
 type Handler struct {
 	root         *os.Root
-	cacheControl string
+	cacheControl string // when no rule matches
+	rules        Rules
 
 	mu    sync.Mutex
 	etags map[string]etag // by file name within root
@@ -40,11 +41,12 @@ type etag struct {
 	value   string
 }
 
-// New serves the files under root with the given Cache-Control header.
-// os.Root confines every open to the folder, symlinks included, so no
-// request path can reach a file outside it.
-func New(root *os.Root, cacheControl string) *Handler {
-	return &Handler{root: root, cacheControl: cacheControl, etags: make(map[string]etag)}
+// New serves the files under root with the Cache-Control of the first of
+// rules matching the URL path, or cacheControl when none does. os.Root
+// confines every open to the folder, symlinks included, so no request path
+// can reach a file outside it.
+func New(root *os.Root, cacheControl string, rules ...Rule) *Handler {
+	return &Handler{root: root, cacheControl: cacheControl, rules: rules, etags: make(map[string]etag)}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -71,12 +73,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	w.Header().Set("ETag", tag)
-	w.Header().Set("Cache-Control", h.cacheControl)
 	ct := contentType(info.Name())
 	if ct != "" {
 		w.Header().Set("Content-Type", ct)
 	}
-	w.Header().Set("Surrogate-Key", surrogateKeys(ct))
+	cc, keys := h.cacheControl, surrogateKeys(ct)
+	if rule, ok := h.rules.Find(r.URL.Path); ok {
+		cc = rule.CacheControl
+		if rule.SurrogateKey != "" {
+			keys += " " + rule.SurrogateKey
+		}
+	}
+	w.Header().Set("Cache-Control", cc)
+	w.Header().Set("Surrogate-Key", keys)
 	http.ServeContent(w, r, info.Name(), info.ModTime(), f)
 }
 
