@@ -748,7 +748,9 @@ func TestAPIRedisStoppedMidLoadFailsNothing(t *testing.T) {
 	d := startDeps(t)
 	api := platformtest.Start(t, run, map[string]string{
 		"REDIS_URL": d.redisURL, "SHARD_DSNS": strings.Join(d.shardDSNs, ","), "SEED_USERS": "100",
-		"REDIS_TIMEOUT": "100ms",
+		// A write that Redis does not take waits out the cache trust
+		// (see users.fence); a short one keeps the load flowing.
+		"REDIS_TIMEOUT": "100ms", "CACHE_TRUST_TTL": "200ms",
 	})
 	var failures, requests atomic.Int64
 	stop := make(chan struct{})
