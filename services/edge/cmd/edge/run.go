@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"net"
@@ -33,6 +34,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// 0: a quarter of the cache, and room for at least one object of the
 	// largest size (see httpcache.Config.FillBytes).
 	fillBytes := env.Bytes("EDGE_FILL_BYTES", 0, 0)
+	// 0: never stream a fill; fills are answered once complete.
+	streamMin := env.Bytes("EDGE_STREAM_MIN_BYTES", 256<<10, 0)
 	staleIfError := env.Duration("EDGE_STALE_IF_ERROR", 0, 0, 365*24*time.Hour)
 	collapseTimeout := env.Duration("EDGE_COLLAPSE_TIMEOUT", 10*time.Second, time.Millisecond, 10*time.Minute)
 	heuristicMax := env.Duration("EDGE_HEURISTIC_MAX", 24*time.Hour, time.Second, 365*24*time.Hour)
@@ -51,6 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Timeout:         timeout,
 		MaxObjectBytes:  maxObject,
 		FillBytes:       fillBytes,
+		StreamMinBytes:  cmp.Or(streamMin, -1),
 		StaleIfError:    staleIfError,
 		CollapseTimeout: min(collapseTimeout, timeout),
 		HeuristicMax:    heuristicMax,
@@ -65,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	mux := http.NewServeMux()
 	svc.HTTP.Handle(mux, "/", cache)
 	svc.Logger.Info("edge configured", "origin", origin.String(), "origin_rtt", rtt.String(),
-		"cache_bytes", cacheBytes, "cache_policy", st.Policy(), "max_object_bytes", maxObject, "fill_bytes", cache.FillBytes(),
+		"cache_bytes", cacheBytes, "cache_policy", st.Policy(), "max_object_bytes", maxObject, "fill_bytes", cache.FillBytes(), "stream_min_bytes", streamMin,
 		"stale_if_error", staleIfError.String(), "collapse_timeout", collapseTimeout.String(),
 		"admin_purge", adminToken != "", "served_by", servedBy)
 	return svc.Run(ctx, mux)

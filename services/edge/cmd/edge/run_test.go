@@ -36,6 +36,7 @@ func TestRunRejectsInvalidConfig(t *testing.T) {
 		{"collapse timeout zero", map[string]string{"ORIGIN_URL": "http://origin:8090", "EDGE_COLLAPSE_TIMEOUT": "0s"}, "EDGE_COLLAPSE_TIMEOUT"},
 		{"heuristic cap", map[string]string{"ORIGIN_URL": "http://origin:8090", "EDGE_HEURISTIC_MAX": "1d"}, "EDGE_HEURISTIC_MAX"},
 		{"cache policy", map[string]string{"ORIGIN_URL": "http://origin:8090", "EDGE_CACHE_POLICY": "arc"}, "EDGE_CACHE_POLICY"},
+		{"stream threshold", map[string]string{"ORIGIN_URL": "http://origin:8090", "EDGE_STREAM_MIN_BYTES": "-1"}, "EDGE_STREAM_MIN_BYTES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -60,6 +60,10 @@ type Config struct {
 	// through unstored. Zero means a quarter of the store's budget, and at
 	// least MaxObjectBytes.
 	FillBytes int64
+	// StreamMinBytes is the size (by Content-Length) from which a fill is
+	// answered while it arrives instead of once complete (stream.go). Zero
+	// means 256 KiB; negative means never.
+	StreamMinBytes int64
 	// StaleIfError is how long past its lifetime a stored response may be
 	// served when the origin fails (5xx) or cannot be reached, on the
 	// edge's own authority, for responses whose directives do not forbid
@@ -96,7 +100,10 @@ type Cache struct {
 	// revalidating holds the flight keys with a background revalidation
 	// under way, so that a burst of stale hits starts one, not one each.
 	revalidating sync.Map
-	background   sync.WaitGroup
+	// streams holds the fills being answered while they arrive, by flight
+	// key (*growing), so requests arriving meanwhile read them too.
+	streams    sync.Map
+	background sync.WaitGroup
 }
 
 // NewStore returns a store for a Cache, indexed by surrogate key, evicting
@@ -124,6 +131,12 @@ func New(cfg Config, st *store.Store[*Object], m *Metrics) *Cache {
 	}
 	if cfg.FillBytes <= 0 {
 		cfg.FillBytes = max(cfg.MaxObjectBytes, st.MaxBytes()/4, 1)
+	}
+	switch {
+	case cfg.StreamMinBytes == 0:
+		cfg.StreamMinBytes = 256 << 10
+	case cfg.StreamMinBytes < 0:
+		cfg.StreamMinBytes = 1<<63 - 1
 	}
 	if cfg.CollapseTimeout <= 0 {
 		cfg.CollapseTimeout = cfg.Timeout
@@ -429,6 +442,7 @@ func (c *Cache) refuse(w http.ResponseWriter, status int, msg string, cs cacheSt
 // be streamed to one of them.
 type fill struct {
 	entry  *Entry
+	stream *growing // a body still arriving, when entry is nil
 	xcache string
 	result string // metric result; "" when the answer was a found entry
 	cs     cacheStatus
@@ -456,6 +470,15 @@ func (c *Cache) fetchShared(w http.ResponseWriter, r *http.Request, key string, 
 	ctx := context.WithoutCancel(r.Context())
 	hdr := forwardHeader(r.Header, false)
 	fk := key + "\x00" + secondaryKey(r.Header, varyNames)
+	if cand == nil {
+		// A large object still arriving from an earlier fetch: read it
+		// as it comes instead of fetching it again.
+		if g := c.joinStream(fk); g != nil && g.head.Matches(r.Header) {
+			c.metrics.collapsed.Inc()
+			c.serveGrowing(w, r, g, cacheStatus{fwd: cs.fwd, fwdStatus: g.head.Status, collapsed: true})
+			return
+		}
+	}
 	var leader atomic.Bool
 	ch := c.flight.DoChan(fk, func() (any, error) {
 		leader.Store(true)
@@ -467,7 +490,7 @@ func (c *Cache) fetchShared(w http.ResponseWriter, r *http.Request, key string, 
 				return &fill{entry: e, xcache: "MISS", cs: cs}, nil
 			}
 		}
-		return c.fetch(ctx, r.URL, hdr, key, cand, cs, reqCC, true, false)
+		return c.fetch(ctx, r.URL, hdr, key, cand, cs, reqCC, true, false, fk)
 	})
 
 	timer := time.NewTimer(c.cfg.CollapseTimeout)
@@ -502,7 +525,7 @@ func (c *Cache) fetchShared(w http.ResponseWriter, r *http.Request, key string, 
 		return
 	}
 	f := res.Val.(*fill)
-	if f.entry != nil && !f.entry.Matches(r.Header) {
+	if (f.entry != nil && !f.entry.Matches(r.Header)) || (f.stream != nil && !f.stream.head.Matches(r.Header)) {
 		// The shared fetch got another variant than this request selects
 		// (its Vary was not known beforehand): fetch this one alone.
 		cs.fwd = "vary-miss"
@@ -517,6 +540,12 @@ func (c *Cache) fetchShared(w http.ResponseWriter, r *http.Request, key string, 
 
 // answer serves what a fetch produced.
 func (c *Cache) answer(w http.ResponseWriter, r *http.Request, f *fill, cand *Entry, collapsed bool, passXCache string) {
+	if f.stream != nil {
+		cs := f.cs
+		cs.collapsed = collapsed
+		c.serveGrowing(w, r, f.stream, cs)
+		return
+	}
 	if f.entry != nil {
 		cs := f.cs
 		cs.collapsed = collapsed
@@ -557,7 +586,7 @@ type alone struct {
 // (no-store), or selects another variant than a shared fetch got.
 func (c *Cache) fetchAlone(w http.ResponseWriter, r *http.Request, key string, cand *Entry, cs cacheStatus, reqCC CacheControl, how alone, passXCache string) {
 	hdr := forwardHeader(r.Header, how.private)
-	f, err := c.fetch(r.Context(), r.URL, hdr, key, cand, cs, reqCC, how.store, r.Header.Get("Authorization") != "")
+	f, err := c.fetch(r.Context(), r.URL, hdr, key, cand, cs, reqCC, how.store, r.Header.Get("Authorization") != "", "")
 	count := func() {
 		if cand == nil && !how.counted {
 			c.metrics.requests.WithLabelValues(resultOf(passXCache)).Inc()
@@ -615,7 +644,12 @@ func forwardHeader(in http.Header, private bool) http.Header {
 // cand answers again, refreshed, if the origin says 304, or stale, if the
 // origin fails and stale-if-error allows it. allowStore false (the request
 // said no-store) keeps the response out of the store.
-func (c *Cache) fetch(ctx context.Context, u *url.URL, hdr http.Header, key string, cand *Entry, cs cacheStatus, reqCC CacheControl, allowStore, authorized bool) (*fill, error) {
+//
+// streamKey, when not empty, is the flight key of a shared fetch: a large
+// storable response (StreamMinBytes or more, with a Content-Length) is then
+// answered while it arrives, the waiters reading the body as it is stored
+// (see stream.go).
+func (c *Cache) fetch(ctx context.Context, u *url.URL, hdr http.Header, key string, cand *Entry, cs cacheStatus, reqCC CacheControl, allowStore, authorized bool, streamKey string) (*fill, error) {
 	seq := c.purges.Load()
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
@@ -670,7 +704,7 @@ func (c *Cache) fetch(ctx context.Context, u *url.URL, hdr http.Header, key stri
 		cancel()
 		c.metrics.revalidations.WithLabelValues("modified").Inc()
 		c.drop(key, cand)
-		return c.fetch(parent, u, hdr, key, nil, cs, reqCC, allowStore, authorized)
+		return c.fetch(parent, u, hdr, key, nil, cs, reqCC, allowStore, authorized, streamKey)
 	case validating && resp.StatusCode == http.StatusNotModified:
 		resp.Body.Close()
 		cancel()
@@ -688,6 +722,11 @@ func (c *Cache) fetch(ctx context.Context, u *url.URL, hdr http.Header, key stri
 	reason := "request Cache-Control: no-store"
 	if allowStore {
 		reason = storable(resp.StatusCode, resp.Header, cc, reqCC, authorized, resp.ContentLength, c.policy)
+	}
+	if reason == "" && streamKey != "" && cand == nil {
+		if f := c.streamFill(resp, cancel, key, streamKey, seq, hdr, requestTime, responseTime, cs); f != nil {
+			return f, nil
+		}
 	}
 	if reason == "" {
 		body, release, complete, err := c.readBody(resp)
@@ -838,7 +877,7 @@ func (c *Cache) revalidateInBackground(r *http.Request, key string, e *Entry) {
 					return &fill{entry: cand, xcache: "HIT", result: resultHit, cs: cacheStatus{hit: true}}, nil
 				}
 			}
-			return c.fetch(ctx, &u, hdr, key, cand, cacheStatus{fwd: "stale"}, CacheControl{}, true, false)
+			return c.fetch(ctx, &u, hdr, key, cand, cacheStatus{fwd: "stale"}, CacheControl{}, true, false, "")
 		})
 		res := <-ch
 		if f, ok := res.Val.(*fill); ok && f != nil {

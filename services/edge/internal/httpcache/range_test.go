@@ -1,0 +1,40 @@
+package httpcache
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// RFC 9110 section 14.2 and the item 5: a Range request for an
+// object not yet cached fetches the whole object (no Range to the origin),
+// stores it, and answers the range from it; the next requests, ranged or
+// not, are hits.
+func TestRangeMissFetchesWholeObject(t *testing.T) {
+	var sawRange []string
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		sawRange = append(sawRange, r.Header.Get("Range"))
+		fixed("max-age=60", "0123456789")(w, r)
+	})
+	e := newEdge(t, o.URL)
+	r := e.get(t, "/r", "Range", "bytes=2-5")
+	expect(t, r, http.StatusPartialContent, "MISS", "", "2345")
+	if got := r.header.Get("Content-Range"); got != "bytes 2-5/10" {
+		t.Errorf("Content-Range = %q", got)
+	}
+	if len(sawRange) != 1 || sawRange[0] != "" {
+		t.Errorf("origin saw Range headers %q, want one request without Range", sawRange)
+	}
+	if e.store.Len() != 1 {
+		t.Fatalf("store holds %d objects, want the whole object stored", e.store.Len())
+	}
+	multi := e.get(t, "/r", "Range", "bytes=0-0,8-9")
+	expect(t, multi, http.StatusPartialContent, "HIT", "", "")
+	if ct := multi.header.Get("Content-Type"); !strings.HasPrefix(ct, "multipart/byteranges") || !strings.Contains(multi.body, "89") {
+		t.Errorf("multipart answer: Content-Type %q, body %q", ct, multi.body)
+	}
+	expect(t, e.get(t, "/r"), http.StatusOK, "HIT", "", "0123456789")
+	if n := o.total.Load(); n != 1 {
+		t.Errorf("origin got %d requests, want 1", n)
+	}
+}
