@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"scalelab/services/lb/internal/admin"
 	"scalelab/services/lb/internal/discovery"
 	"scalelab/services/lb/internal/health"
 	"scalelab/services/lb/internal/l4"
@@ -22,6 +23,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	dnsRefresh := env.Duration("LB_DNS_REFRESH", 2*time.Second, 10*time.Millisecond, time.Hour)
 	connectTimeout := env.Duration("LB_CONNECT_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute)
 	policy := loadPolicy(env)
+	policyName := env.String("LB_POLICY", "round_robin")
+	adminToken := env.String("LB_ADMIN_TOKEN", "")
 	proxyCfg := loadProxyConfig(env)
 	healthCfg := loadHealthConfig(env)
 	l4cfg := l4.LoadConfig(env)
@@ -61,6 +64,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	svc.AddReadyCheck("backends", tracker.Ready)
 
 	handler := proxy.New(tracker, policy, transport, metrics, svc.Logger, proxyCfg)
+
+	// The admin API, on the admin port behind LB_ADMIN_TOKEN.
+	pools := []admin.Pool{{Name: "default", Policy: policyName, Tracker: tracker, Metrics: metrics}}
+	svc.HandleAdmin(admin.Prefix, admin.New(adminToken, func() []admin.Pool { return pools }, svc.Logger))
 
 	// L4 mode (L4_LISTEN_ADDR) serves TCP alongside, over the same backends
 	// and with the same health.

@@ -73,6 +73,8 @@ type state struct {
 	streak     int       // > 0: passes in a row, < 0: failures in a row
 	ejected    bool      // passively, until ejectedTo
 	ejectedTo  time.Time //
+	ejections  int       // times ejected, for the admin API
+	drained    bool      // by an operator: no new requests or connections
 	level      int       // ejections in a row: the next lasts EjectTime << level
 	returnedAt time.Time // end of the last ejection, for the level to decay
 	gen        int       // ejection generation, so a stale timer does nothing
@@ -146,7 +148,7 @@ func (t *Tracker) publishLocked() {
 			continue
 		}
 		s.states[b] = st
-		if st.healthy && !st.ejected {
+		if st.healthy && !st.ejected && !st.drained {
 			s.available = append(s.available, b)
 		}
 	}
@@ -157,8 +159,9 @@ func (t *Tracker) publishLocked() {
 		// than of every replica, and when they really are all down,
 		// trying one costs a failed try that retries may still rescue.
 		// Answering 503 to everything is the only choice sure to fail,
-		// so with none available, all are (Envoy's "panic mode").
-		s.available = t.order
+		// so with none available, all are (Envoy's "panic mode"). All
+		// but the drained: an operator took those out on purpose.
+		s.available = t.undrainedLocked()
 	}
 	t.snap.Store(s)
 }
@@ -239,6 +242,7 @@ func (t *Tracker) eject(st *state) {
 	}
 	d = min(d, t.cfg.MaxEjectTime)
 	st.level++
+	st.ejections++
 	st.ejected, st.ejectedTo = true, now.Add(d)
 	st.failures.Store(0)
 	st.streak = min(st.streak, 0) // active checks must pass Rise times anew to end it early

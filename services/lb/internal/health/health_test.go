@@ -90,9 +90,10 @@ func TestPassiveEjection(t *testing.T) {
 		t.Errorf("ejections_total = %v, want 1", n)
 	}
 	want := `
-# HELP scalelab_lb_backends Backends known, by state: available (healthy, not ejected), unhealthy (failing active checks), ejected (after failed requests).
+# HELP scalelab_lb_backends Backends known, by state: available (healthy, not ejected), unhealthy (failing active checks), ejected (after failed requests), drained (by the admin API).
 # TYPE scalelab_lb_backends gauge
 scalelab_lb_backends{state="available"} 2
+scalelab_lb_backends{state="drained"} 0
 scalelab_lb_backends{state="ejected"} 1
 scalelab_lb_backends{state="unhealthy"} 0
 `

@@ -1,6 +1,8 @@
 package health
 
 import (
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"scalelab/services/lb/internal/balancer"
@@ -36,17 +38,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Active health checks, by backend and result (pass, fail).",
 		}, []string{"backend", "result"}),
 		backends: prometheus.NewDesc("scalelab_lb_backends",
-			"Backends known, by state: available (healthy, not ejected), unhealthy (failing active checks), ejected (after failed requests).",
+			"Backends known, by state: available (healthy, not ejected), unhealthy (failing active checks), ejected (after failed requests), drained (by the admin API).",
 			[]string{"state"}, nil),
 		stateDesc: prometheus.NewDesc("scalelab_lb_backend_state",
-			"1 for the state each backend is in (available, unhealthy, ejected), 0 for the others.",
+			"1 for the state each backend is in (available, unhealthy, ejected, drained), 0 for the others.",
 			[]string{"backend", "state"}, nil),
 	}
 	reg.MustRegister(m.ejections, m.checks, m)
 	return m
 }
 
-var stateNames = [...]string{"available", "unhealthy", "ejected"}
+var stateNames = [...]string{"available", "unhealthy", "ejected", "drained"}
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
@@ -64,13 +66,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			if st == nil {
 				continue
 			}
-			s := 0
-			switch {
-			case !st.healthy:
-				s = 1
-			case st.ejected:
-				s = 2
-			}
+			s := slices.Index(stateNames[:], st.stateName())
 			counts[s]++
 			for i, name := range stateNames {
 				v := 0.0
