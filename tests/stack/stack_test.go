@@ -234,8 +234,8 @@ func TestStack(t *testing.T) {
 	})
 
 	t.Run("prometheus scrapes every target", func(t *testing.T) {
-		// 3 api replicas, lb, 2 edges, origin, prometheus itself.
-		const want = 8
+		// 3 api replicas, lb, 2 edges and their shield, origin, prometheus itself.
+		const want = 9
 		var last string
 		deadline := time.Now().Add(90 * time.Second)
 		for time.Now().Before(deadline) {

@@ -233,6 +233,13 @@ func (c *Cache) staleIfError(e *Entry, req CacheControl, now time.Time) bool {
 
 func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Served-By", c.cfg.ServedBy)
+	if c.looped(r) {
+		// ORIGIN_URL leads back here (an edge as its own parent, or a
+		// cycle of shields): answering would recurse until timeouts.
+		c.metrics.requests.WithLabelValues(resultBypass).Inc()
+		c.refuse(w, http.StatusLoopDetected, "edge: this request already passed through "+c.cfg.ServedBy+" (Via); ORIGIN_URL makes a loop", cacheStatus{detail: "loop"})
+		return
+	}
 
 	switch r.Method {
 	case "PURGE":
@@ -314,6 +321,24 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		c.fetchShared(w, r, key, names, e, cs, reqCC)
 	}
+}
+
+// looped reports whether the request's Via names this cache: it went
+// around a loop of edges.
+func (c *Cache) looped(r *http.Request) bool {
+	me := c.cfg.ServedBy
+	if me == "" {
+		return false
+	}
+	for _, v := range r.Header.Values("Via") {
+		for hop := range strings.SplitSeq(v, ",") {
+			f := strings.Fields(hop)
+			if len(f) >= 2 && f[1] == me {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // current returns the stored variant of key matching h.
@@ -403,7 +428,7 @@ func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *Entry, xca
 	maps.Copy(h, e.Header.Clone())
 	h.Set("Age", strconv.FormatInt(int64(e.Age(now)/time.Second), 10))
 	h.Set("X-Cache", xcache)
-	h.Set("Cache-Status", c.statusValue(cs, e, now))
+	h.Set("Cache-Status", c.withUpstream(e, xcache, c.statusValue(cs, e, now)))
 	h.Set("X-Served-By", c.cfg.ServedBy)
 	if id := platform.RequestID(r.Context()); id != "" {
 		h.Set(platform.RequestIDHeader, id)
@@ -425,6 +450,17 @@ func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *Entry, xca
 		}
 	}
 	c.metrics.servedBytes.WithLabelValues(source).Add(float64(cw.N))
+}
+
+// withUpstream prepends to this cache's Cache-Status member the one of the
+// cache it fetched e from (a shield), on the answer that fetched it: the
+// list then reads nearest the origin first, "edge-shield; hit, edge-sydney;
+// fwd=uri-miss; stored". A later hit here says nothing of the shield.
+func (c *Cache) withUpstream(e *Entry, xcache, mine string) string {
+	if xcache != "MISS" || e.Upstream == "" {
+		return mine
+	}
+	return e.Upstream + ", " + mine
 }
 
 // refuse answers with an error of the edge's own, with a short reason.

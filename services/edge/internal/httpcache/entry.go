@@ -31,6 +31,10 @@ type Entry struct {
 	Vary        Vary
 	VaryValues  []string // the request's values of Vary.Names when stored: the secondary key
 	SurrogateKs []string // Surrogate-Key values, for purges by key
+	// Upstream is the Cache-Status the response arrived with, when the
+	// origin is itself a cache (a shield edge): the answer that stored it
+	// lists it before this cache's own member (RFC 9211 section 2).
+	Upstream string
 }
 
 // Age is the entry's current age (RFC 9111 section 4.2.3):
@@ -330,7 +334,7 @@ func newEntry(status int, respHeader, reqHeader http.Header, body []byte, reques
 	h := respHeader.Clone()
 	removeHopByHop(h)
 	removePerAnswer(h)
-	e := &Entry{Status: status, Body: body}
+	e := &Entry{Status: status, Body: body, Upstream: joinValues(respHeader, "Cache-Status")}
 	e.setHeader(h, requestTime, responseTime, p)
 	e.Vary = ParseVary(joinValues(h, "Vary"))
 	e.VaryValues = varyValues(reqHeader, e.Vary.Names)

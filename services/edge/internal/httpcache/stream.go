@@ -152,7 +152,7 @@ func (c *Cache) serveGrowing(w http.ResponseWriter, r *http.Request, g *growing,
 	h.Set("Age", strconv.FormatInt(int64(g.head.Age(now)/time.Second), 10))
 	h.Set("X-Cache", "MISS")
 	cs.detail = "streamed"
-	h.Set("Cache-Status", c.statusValue(cs, g.head, now))
+	h.Set("Cache-Status", c.withUpstream(g.head, "MISS", c.statusValue(cs, g.head, now)))
 	h.Set("X-Served-By", c.cfg.ServedBy)
 	if id := platform.RequestID(r.Context()); id != "" {
 		h.Set(platform.RequestIDHeader, id)
