@@ -109,3 +109,14 @@ bench-lb: ## measure the lb, L7 and L4, against nginx, HAProxy and a backend dir
 	  fi; \
 	fi
 	go run ./loadtest/cmd/benchlb $(BENCH_LB_FLAGS)
+
+.PHONY: bench-edge
+bench-edge: ## measure the edge's hit path against Varnish and nginx proxy_cache, and its store's hit ratio against LRU (~1 min; as root it installs varnish and nginx-light)
+	@if ! { command -v varnishd || [ -x /usr/sbin/varnishd ]; } >/dev/null 2>&1 || ! { command -v nginx || [ -x /usr/sbin/nginx ]; } >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing varnish and nginx-light"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq varnish nginx-light >/dev/null; \
+	  fi; \
+	fi
+	go run ./loadtest/cmd/benchedge $(BENCH_EDGE_FLAGS)
+	go test -count=1 -v -run TestReportHitRatio ./services/edge/internal/store

@@ -38,3 +38,26 @@ func TestRangeMissFetchesWholeObject(t *testing.T) {
 		t.Errorf("origin got %d requests, want 1", n)
 	}
 }
+
+// A plain hit (no Range, no conditionals) is written in one piece: exact
+// Content-Length, Accept-Ranges, the origin's Last-Modified, and no
+// Content-Type the origin did not send.
+func TestPlainHitHeaders(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT")
+		w.Header()["Content-Type"] = nil
+		w.Write([]byte("<html>no type</html>"))
+	})
+	e := newEdge(t, o.URL)
+	e.get(t, "/p")
+	r := e.get(t, "/p")
+	expect(t, r, 200, "HIT", "", "<html>no type</html>")
+	for name, want := range map[string]string{
+		"Content-Length": "20", "Accept-Ranges": "bytes", "Last-Modified": "Mon, 02 Jan 2006 15:04:05 GMT", "Content-Type": "",
+	} {
+		if got := r.header.Get(name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+}
