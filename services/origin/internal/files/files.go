@@ -83,6 +83,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if rule.SurrogateKey != "" {
 			keys += " " + rule.SurrogateKey
 		}
+		if rule.Vary != "" {
+			w.Header().Set("Vary", rule.Vary)
+		}
 	}
 	w.Header().Set("Cache-Control", cc)
 	w.Header().Set("Surrogate-Key", keys)

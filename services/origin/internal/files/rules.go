@@ -19,6 +19,10 @@ type Rule struct {
 	Pattern      string
 	CacheControl string
 	SurrogateKey string // space-separated keys added to the file's own ("assets image")
+	// Vary, when set, is sent as the Vary header: the files do not change
+	// with the request, but a lab can watch an edge keep one variant per
+	// value (and a purge remove them all).
+	Vary string
 }
 
 // Match reports whether the rule covers a URL path.
@@ -49,17 +53,18 @@ func (rs Rules) Find(urlPath string) (Rule, bool) {
 // ParseRules reads the ORIGIN_CONFIG format: one rule a line,
 //
 //	# comment
-//	PATTERN   CACHE-CONTROL [| SURROGATE-KEYS]
+//	PATTERN   CACHE-CONTROL [| SURROGATE-KEYS [| VARY]]
 //
 // e.g.
 //
 //	/video.mp4   public, max-age=3600, stale-while-revalidate=30 | video-main
 //	/*.png       public, max-age=86400, immutable
-//	/img/        public, s-maxage=600, max-age=60 | images
+//	/img/        public, s-maxage=600, max-age=60 | images | Accept-Language
 //	/            public, max-age=60
 //
 // The pattern is the first field; the Cache-Control value is the rest of
-// the line, up to an optional "|" before the surrogate keys. Blank lines
+// the line, up to an optional "|" before the surrogate keys (possibly
+// none), and another before the Vary field names. Blank lines
 // and lines starting with # are skipped. Errors name the line.
 func ParseRules(r io.Reader) (Rules, error) {
 	var rules Rules
@@ -73,8 +78,9 @@ func ParseRules(r io.Reader) (Rules, error) {
 		if i := strings.IndexFunc(text, unicode.IsSpace); i >= 0 {
 			pattern, rest = text[:i], text[i:]
 		}
-		cc, keys, _ := strings.Cut(rest, "|")
-		rule := Rule{Pattern: pattern, CacheControl: strings.TrimSpace(cc), SurrogateKey: strings.Join(strings.Fields(keys), " ")}
+		cc, more, _ := strings.Cut(rest, "|")
+		keys, vary, _ := strings.Cut(more, "|")
+		rule := Rule{Pattern: pattern, CacheControl: strings.TrimSpace(cc), SurrogateKey: strings.Join(strings.Fields(keys), " "), Vary: strings.TrimSpace(vary)}
 		if err := rule.check(); err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
@@ -92,13 +98,13 @@ func (r Rule) check() error {
 		return fmt.Errorf("pattern %q must start with /", r.Pattern)
 	case r.CacheControl == "":
 		return fmt.Errorf("pattern %s has no Cache-Control value", r.Pattern)
-	case strings.ContainsAny(r.CacheControl+r.SurrogateKey, "\r\n\x00"):
+	case strings.ContainsAny(r.CacheControl+r.SurrogateKey+r.Vary, "\r\n\x00|"):
 		return fmt.Errorf("pattern %s: control characters in the header values", r.Pattern)
 	}
 	if _, err := path.Match(r.Pattern, ""); err != nil {
 		return fmt.Errorf("pattern %q: %w", r.Pattern, err)
 	}
-	for _, c := range r.CacheControl {
+	for _, c := range r.CacheControl + r.Vary {
 		if c < ' ' && c != '\t' || c == 0x7f {
 			return fmt.Errorf("pattern %s: control character in Cache-Control", r.Pattern)
 		}

@@ -10,6 +10,7 @@ const sampleRules = `
 /video.mp4   public, max-age=3600, stale-while-revalidate=30 | video-main  big
 /*.png	public, max-age=86400, immutable
 /docs/       public, s-maxage=600, max-age=60 |docs
+/img/        max-age=5 | | Accept-Language, Accept-Encoding
 /            public, max-age=60
 `
 
@@ -19,10 +20,11 @@ func TestParseRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Rules{
-		{"/video.mp4", "public, max-age=3600, stale-while-revalidate=30", "video-main big"},
-		{"/*.png", "public, max-age=86400, immutable", ""},
-		{"/docs/", "public, s-maxage=600, max-age=60", "docs"},
-		{"/", "public, max-age=60", ""},
+		{"/video.mp4", "public, max-age=3600, stale-while-revalidate=30", "video-main big", ""},
+		{"/*.png", "public, max-age=86400, immutable", "", ""},
+		{"/docs/", "public, s-maxage=600, max-age=60", "docs", ""},
+		{"/img/", "max-age=5", "", "Accept-Language, Accept-Encoding"},
+		{"/", "public, max-age=60", "", ""},
 	}
 	if len(rules) != len(want) {
 		t.Fatalf("%d rules, want %d: %+v", len(rules), len(want), rules)
@@ -41,6 +43,7 @@ func TestParseRulesErrors(t *testing.T) {
 		{"only keys", "/a.png | key", "no Cache-Control"},
 		{"bad glob", "/[a.png max-age=5", "pattern"},
 		{"control character", "/a max-age=5\x01", "control"},
+		{"a third bar", "/a max-age=5 | k | Accept | x", "control"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,17 +80,17 @@ func TestRuleMatch(t *testing.T) {
 // Cache-Control, adds the rule's surrogate keys to the file's own, and
 // falls back to the default.
 func TestServeWithRules(t *testing.T) {
-	rules, err := ParseRules(strings.NewReader("/video.mp4 public, max-age=3600 | big\n/*.png public, max-age=86400, immutable\n/docs/ no-cache\n"))
+	rules, err := ParseRules(strings.NewReader("/video.mp4 public, max-age=3600 | big\n/*.png public, max-age=86400, immutable | | Accept-Language\n/docs/ no-cache\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h, _ := newHandler(t)
 	h.rules = rules
-	tests := []struct{ path, wantCC, wantKeys string }{
-		{"/video.mp4", "public, max-age=3600", "assets video big"},
-		{"/logo.png", "public, max-age=86400, immutable", "assets image"},
-		{"/docs/", "no-cache", "assets text"},
-		{"/", "public, max-age=60", "assets text"},
+	tests := []struct{ path, wantCC, wantKeys, wantVary string }{
+		{"/video.mp4", "public, max-age=3600", "assets video big", ""},
+		{"/logo.png", "public, max-age=86400, immutable", "assets image", "Accept-Language"},
+		{"/docs/", "no-cache", "assets text", ""},
+		{"/", "public, max-age=60", "assets text", ""},
 	}
 	for _, tt := range tests {
 		rec := serve(h, "GET", tt.path)
@@ -97,6 +100,9 @@ func TestServeWithRules(t *testing.T) {
 		}
 		if got := rec.Header().Get("Cache-Control"); got != tt.wantCC {
 			t.Errorf("%s: Cache-Control = %q, want %q", tt.path, got, tt.wantCC)
+		}
+		if got := rec.Header().Get("Vary"); got != tt.wantVary {
+			t.Errorf("%s: Vary = %q, want %q", tt.path, got, tt.wantVary)
 		}
 		if got := rec.Header().Get("Surrogate-Key"); got != tt.wantKeys {
 			t.Errorf("%s: Surrogate-Key = %q, want %q", tt.path, got, tt.wantKeys)
