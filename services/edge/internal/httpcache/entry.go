@@ -87,7 +87,7 @@ const entryOverhead = 256
 // Size is what the entry costs in the store's byte budget. Headers count
 // too: a million tiny objects are not free.
 func (e *Entry) Size() int64 {
-	n := int64(len(e.Body)) + entryOverhead
+	n := int64(len(e.Body)+len(e.Upstream)) + entryOverhead
 	for k, vs := range e.Header {
 		for _, v := range vs {
 			n += int64(len(k) + len(v))
