@@ -618,6 +618,14 @@ func (c *Cache) answer(w http.ResponseWriter, r *http.Request, f *fill, cand *En
 	// Sharing it would also be wrong when it is private to one user.
 	if or := f.pass.Swap(nil); or != nil {
 		defer or.cancel()
+		if or.resp.StatusCode == http.StatusOK && r.Header.Get("Range") != "" {
+			// A range of an object too large to store (a video player
+			// seeking): the whole object would cost the client what it
+			// asked to skip. Ask the origin for the range instead.
+			or.resp.Body.Close()
+			c.pass(w, r, passXCache, f.cs)
+			return
+		}
 		c.stream(w, r, or.resp, passXCache, f.cs)
 		return
 	}

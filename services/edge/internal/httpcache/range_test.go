@@ -3,7 +3,9 @@ package httpcache
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // RFC 9110 section 14.2 and the item 5: a Range request for an
@@ -59,5 +61,38 @@ func TestPlainHitHeaders(t *testing.T) {
 		if got := r.header.Get(name); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)
 		}
+	}
+}
+
+// A Range request for an object above EDGE_MAX_OBJECT_BYTES is not answered
+// with the whole object: the shared fetch (without Range) finds it too large
+// to store, and the edge asks the origin for the client's range.
+func TestRangeOfOversizedObjectIsForwarded(t *testing.T) {
+	big := strings.Repeat("0123456789", 500)
+	var ranges []string
+	var mu sync.Mutex
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ranges = append(ranges, r.Header.Get("Range"))
+		mu.Unlock()
+		w.Header().Set("Cache-Control", "max-age=60")
+		http.ServeContent(w, r, "", time.Time{}, strings.NewReader(big))
+	})
+	e := newEdge(t, o.URL, func(c *Config, _ *int64) { c.MaxObjectBytes = 1000 })
+	r := e.get(t, "/video", "Range", "bytes=10-19")
+	if r.status != http.StatusPartialContent || r.body != big[10:20] {
+		t.Errorf("range of an oversized object: %d, %d bytes; want 206 with the 10 bytes asked", r.status, len(r.body))
+	}
+	mu.Lock()
+	if len(ranges) != 2 || ranges[0] != "" || ranges[1] != "bytes=10-19" {
+		t.Errorf("origin saw Range %q, want the shared fetch without and the client's range with", ranges)
+	}
+	mu.Unlock()
+	if e.store.Len() != 0 {
+		t.Error("the oversized object was stored")
+	}
+	// Without Range, the whole object streams through as before.
+	if r := e.get(t, "/video"); r.status != 200 || r.body != big {
+		t.Errorf("plain GET of an oversized object: %d, %d bytes", r.status, len(r.body))
 	}
 }
