@@ -25,6 +25,7 @@ const project = "scalelab-stacktest"
 var ports = map[string]string{
 	"LB_PORT":           "18000",
 	"LB_L4_PORT":        "18001",
+	"LB_TLS_PORT":       "18443",
 	"EDGE_SYDNEY_PORT":  "18081",
 	"EDGE_NEWYORK_PORT": "18082",
 	"ORIGIN_PORT":       "18090",

@@ -50,6 +50,9 @@ func loadProxyConfig(env *platform.Env) proxy.Config {
 		Budget: proxy.NewBudget(
 			env.Int("LB_RETRY_BUDGET_PERCENT", 20, 0, 1000),
 			env.Int("LB_RETRY_MIN_PER_SECOND", 10, 0, 1_000_000)),
+		MaxBodyBytes:          env.Bytes("LB_MAX_BODY_BYTES", 10<<20, 0),
+		BodyTimeout:           env.Duration("LB_CLIENT_BODY_TIMEOUT", 10*time.Second, 0, time.Hour),
+		MaxRequestsPerBackend: env.Int("LB_MAX_REQUESTS_PER_BACKEND", 1024, 0, 1_000_000),
 	}
 	trusted, err := proxy.ParseTrusted(env.String("LB_TRUSTED_PROXIES", ""))
 	if err != nil {

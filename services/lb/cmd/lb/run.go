@@ -28,6 +28,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	proxyCfg := loadProxyConfig(env)
 	healthCfg := loadHealthConfig(env)
 	l4cfg := l4.LoadConfig(env)
+	tlsCfg := loadTLSSettings(env)
 	var targets []discovery.Target
 	if backendList != "" { // when empty, Required has already reported it
 		var err error
@@ -81,5 +82,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// paths, answering GET //a//b or /a/../b with a 307 to another URL,
 	// and a transparent proxy must hand the backend the path the client
 	// sent, byte for byte.
-	return errors.Join(svc.Run(ctx, svc.HTTP.Wrap("/", handler)), stopL4())
+	traffic := svc.HTTP.Wrap("/", handler)
+
+	// HTTPS (LB_TLS_LISTEN_ADDR), with HTTP/2, serves the same handler.
+	ctx, stopTLS, err := startTLS(ctx, tlsCfg, svc, traffic)
+	if err != nil {
+		return errors.Join(err, stopL4())
+	}
+	return errors.Join(svc.Run(ctx, traffic), stopTLS(), stopL4())
 }

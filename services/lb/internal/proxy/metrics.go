@@ -24,6 +24,7 @@ type Metrics struct {
 	retries   *prometheus.CounterVec
 	overhead  prometheus.Histogram
 	exhausted prometheus.Counter
+	limited   prometheus.Counter
 	inFlight  *prometheus.Desc
 
 	mu      sync.Mutex // serializes Track
@@ -79,12 +80,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "scalelab_lb_retry_budget_exhausted_total",
 			Help: "Retries not made because the retry budget (LB_RETRY_BUDGET_PERCENT) was spent.",
 		}),
+		limited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scalelab_lb_concurrency_limited_total",
+			Help: "Requests answered 503 because their backend, and every other, had LB_MAX_REQUESTS_PER_BACKEND requests in flight.",
+		}),
 		inFlight: prometheus.NewDesc("scalelab_lb_backend_requests_in_flight",
 			"Requests forwarded and not yet answered, by backend.", []string{"backend"}, nil),
 	}
 	empty := map[*balancer.Backend]*backendMetrics{}
 	m.current.Store(&empty)
-	reg.MustRegister(m.requests, m.duration, m.retries, m.overhead, m.exhausted, m)
+	reg.MustRegister(m.requests, m.duration, m.retries, m.overhead, m.exhausted, m.limited, m)
 	return m
 }
 

@@ -51,6 +51,17 @@ type Config struct {
 	Budget *Budget
 	// Trusted lists the proxies whose X-Forwarded-* headers are believed.
 	Trusted Trusted
+	// MaxBodyBytes bounds a request body (LB_MAX_BODY_BYTES): a declared
+	// length beyond it is refused at once with 413, a chunked body when it
+	// gets there; 0: no bound.
+	MaxBodyBytes int64
+	// BodyTimeout bounds the time the client takes to send the whole
+	// request body (LB_CLIENT_BODY_TIMEOUT): beyond it, 408; 0: no bound.
+	BodyTimeout time.Duration
+	// MaxRequestsPerBackend caps requests in flight per backend
+	// (LB_MAX_REQUESTS_PER_BACKEND): a request goes to another backend
+	// with room, or, with none, gets a fast 503; 0: no cap.
+	MaxRequestsPerBackend int
 }
 
 // Handler forwards each request to a backend.
@@ -97,6 +108,7 @@ type attempt struct {
 	start   time.Time
 	tries   int
 	status  int
+	body    *clientBody // nil for a request without a body
 	// inBackend is the time spent in tries, in nanoseconds; the rest of
 	// the request is the proxy's overhead.
 	inBackend atomic.Int64
@@ -118,15 +130,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		client := h.cfg.Trusted.clientAddr(peerIP(r.RemoteAddr), r.Header.Values("X-Forwarded-For"))
 		r = r.WithContext(balancer.WithClientAddr(r.Context(), client))
 	}
-	b := h.policy.Pick(r, h.pool.Available())
+	b, first := h.pick(r, h.pool.Available())
 	if b == nil {
+		if first != nil {
+			h.metrics.limited.Inc()
+			http.Error(w, "503 Service Unavailable: "+(&atLimitError{first.Addr, h.cfg.MaxRequestsPerBackend}).Error()+
+				", and so is every other backend", http.StatusServiceUnavailable)
+			return
+		}
 		http.Error(w, "503 Service Unavailable: no backend available; none of LB_BACKENDS has resolved to an address yet", http.StatusServiceUnavailable)
+		return
+	}
+	body, ok := h.guardBody(w, r)
+	if !ok {
 		return
 	}
 	if h.cfg.Budget != nil {
 		h.cfg.Budget.Request()
 	}
-	a := &attempt{backend: b, start: start}
+	a := &attempt{backend: b, start: start, body: body}
 	// Deferred, because ReverseProxy panics with http.ErrAbortHandler when
 	// the backend dies in the middle of a body; the books must still balance.
 	defer func() {
@@ -166,10 +188,28 @@ func modifyResponse(resp *http.Response) error {
 func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	a := attemptFrom(r.Context())
 	addr := a.backend.Addr
+	if cerr := a.body.failure(); cerr != nil {
+		// The client's fault, not the backend's: say so, and close the
+		// connection, whose framing may be lost in an unread body. First,
+		// because a failed read from the client also cancels its context.
+		var msg string
+		a.status, msg = h.clientBodyStatus(cerr)
+		w.Header().Set("Connection", "close")
+		http.Error(w, msg, a.status)
+		return
+	}
 	if errors.Is(r.Context().Err(), context.Canceled) {
 		a.status = 499
 		platform.SetStatus(w, 499)
 		h.logger.Debug("client went away", "backend", addr, "request_id", platform.RequestID(r.Context()))
+		return
+	}
+	var full *atLimitError
+	if errors.As(err, &full) {
+		a.status = http.StatusServiceUnavailable
+		h.metrics.limited.Inc()
+		w.Header().Set(BackendHeader, addr)
+		http.Error(w, "503 Service Unavailable: "+full.Error(), a.status)
 		return
 	}
 	tries := ""

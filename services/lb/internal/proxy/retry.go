@@ -49,8 +49,15 @@ func (rt roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 		a.tries++
 		resp, timeout, err := h.try(out, b, a, deadline)
 		clientGone := out.Context().Err() != nil && !timeout
+		if a.body.failure() != nil {
+			// The client's body failed (too large, too slow, cut off):
+			// neither the backend's fault nor worth another try.
+			return resp, err
+		}
+		var full *atLimitError
+		atLimit := errors.As(err, &full) // not tried: says nothing of its health
 		failed := !clientGone && (err != nil || resp.StatusCode >= 500)
-		if !clientGone {
+		if !clientGone && !atLimit {
 			h.pool.Observe(b, failed)
 		}
 		if !failed || !retry || a.tries > h.cfg.Retries || !time.Now().Before(deadline) {
@@ -59,13 +66,13 @@ func (rt roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 		if resp != nil && resp.StatusCode != http.StatusBadGateway && resp.StatusCode != http.StatusServiceUnavailable {
 			return resp, err // a 500 or 504 is the backend's answer to this request, not a sign to go elsewhere
 		}
-		if body != nil && (err == nil || !isDial(err) || body.touched()) {
+		if body != nil && (err == nil || !(isDial(err) || atLimit) || body.touched()) {
 			// Some of the body may have been sent: it is gone, and cannot
 			// be sent again. Only a dial that failed surely sent nothing.
 			return resp, err
 		}
 		tried = append(tried, b)
-		next := h.policy.Pick(out, without(h.pool.Available(), tried))
+		next, _ := h.pick(out, without(h.pool.Available(), tried))
 		if next == nil {
 			return resp, err
 		}
@@ -73,7 +80,9 @@ func (rt roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 			h.metrics.exhausted.Inc()
 			return resp, err
 		}
-		h.metrics.of(b).retries.Inc()
+		if !atLimit {
+			h.metrics.of(b).retries.Inc()
+		}
 		if resp != nil {
 			// Read a little, so the connection can be reused; a big error
 			// page is not worth it.
@@ -134,8 +143,13 @@ func (h *Handler) try(out *http.Request, b *balancer.Backend, a *attempt, deadli
 		req.URL = &u
 	}
 	m := h.metrics.of(b)
+	if !b.TryAcquire(h.cfg.MaxRequestsPerBackend) {
+		// Full since it was picked (concurrent requests took the room).
+		cancel(nil)
+		timer.Stop()
+		return nil, false, &atLimitError{b.Addr, h.cfg.MaxRequestsPerBackend}
+	}
 	start := time.Now()
-	b.Acquire()
 	resp, err = h.transport.RoundTrip(req)
 	timedOut = !timer.Stop()
 	if timedOut {
@@ -153,7 +167,10 @@ func (h *Handler) try(out *http.Request, b *balancer.Backend, a *attempt, deadli
 		elapsed := time.Since(start)
 		a.inBackend.Add(int64(elapsed))
 		status := http.StatusBadGateway
+		cerr := a.body.failure()
 		switch {
+		case cerr != nil: // the client's body failed, not the backend
+			status, _ = h.clientBodyStatus(cerr)
 		case timedOut || isTimeout(err):
 			status = http.StatusGatewayTimeout
 		case out.Context().Err() != nil:
