@@ -51,10 +51,13 @@ func StartPostgres(t testing.TB, db string, flags ...string) *Postgres {
 	opts := []testcontainers.ContainerCustomizer{
 		testcontainers.WithEnv(map[string]string{"POSTGRES_PASSWORD": "test", "POSTGRES_DB": db}),
 		testcontainers.WithExposedPorts("5432/tcp"),
-		testcontainers.WithWaitStrategyAndDeadline(2*time.Minute, wait.ForListeningPort("5432/tcp")),
-	}
-	if len(flags) > 0 {
-		opts = append(opts, testcontainers.WithCmd(append([]string{"postgres"}, flags...)...))
+		// The strategy's own timeout (60 s by default) bounds the wait too:
+		// on a busy machine a first start with initdb can take longer.
+		testcontainers.WithWaitStrategyAndDeadline(3*time.Minute,
+			wait.ForListeningPort("5432/tcp").WithStartupTimeout(3*time.Minute)),
+		// No test here is about surviving a crash of PostgreSQL itself:
+		// without fsync it starts and writes faster on a busy machine.
+		testcontainers.WithCmd(append([]string{"postgres", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"}, flags...)...),
 	}
 	ctr, err := testcontainers.Run(ctx, Image("POSTGRES_IMAGE", "postgres:15-bookworm"), opts...)
 	testcontainers.CleanupContainer(t, ctr)
@@ -127,7 +130,8 @@ func StartRedis(t testing.TB, flags ...string) *Redis {
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
 			hc.PortBindings = network.PortMap{network.MustParsePort("6379/tcp"): {{HostPort: hostPort}}}
 		}),
-		testcontainers.WithWaitStrategyAndDeadline(time.Minute, wait.ForListeningPort("6379/tcp")),
+		testcontainers.WithWaitStrategyAndDeadline(2*time.Minute,
+			wait.ForListeningPort("6379/tcp").WithStartupTimeout(2*time.Minute)),
 	}
 	if len(flags) > 0 {
 		opts = append(opts, testcontainers.WithCmd(append([]string{"redis-server"}, flags...)...))
