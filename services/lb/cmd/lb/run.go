@@ -19,7 +19,14 @@ import (
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	env := platform.NewEnv(getenv)
 	base := platform.LoadBase(env, ":8000")
-	backendList := env.Required("LB_BACKENDS")
+	// LB_ROUTES_FILE: pools and routes from a file (routes.go); without
+	// it, the one pool of LB_BACKENDS.
+	routesFile := env.String("LB_ROUTES_FILE", "")
+	routesPoll := env.Duration("LB_ROUTES_POLL", 2*time.Second, 0, time.Hour)
+	var backendList string
+	if routesFile == "" {
+		backendList = env.Required("LB_BACKENDS")
+	}
 	dnsRefresh := env.Duration("LB_DNS_REFRESH", 2*time.Second, 10*time.Millisecond, time.Hour)
 	connectTimeout := env.Duration("LB_CONNECT_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute)
 	policy := loadPolicy(env)
@@ -41,6 +48,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	svc := platform.New("lb", base, stdout)
+	if routesFile != "" {
+		return runRoutes(ctx, svc, routed{file: routesFile, poll: routesPoll, dnsRefresh: dnsRefresh,
+			connectTimeout: connectTimeout, proxy: proxyCfg, health: healthCfg, l4: l4cfg, tls: tlsCfg, adminToken: adminToken})
+	}
 
 	backends := discovery.NewSet(targets, net.DefaultResolver.LookupHost, svc.Logger)
 	transport := proxy.NewTransport(connectTimeout, proxyCfg.TryTimeout)

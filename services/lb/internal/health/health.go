@@ -107,7 +107,7 @@ func New(cfg Config, transport http.RoundTripper, metrics *Metrics, logger *slog
 	}
 	t.snap.Store(&snapshot{})
 	if metrics != nil {
-		metrics.tracker = t
+		metrics.attach(t)
 	}
 	return t
 }

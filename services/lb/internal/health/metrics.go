@@ -2,6 +2,7 @@ package health
 
 import (
 	"slices"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,7 +18,8 @@ import (
 // only for a backend it still holds, so a late event (a check finishing
 // after its backend left) cannot bring a deleted series back.
 type Metrics struct {
-	tracker   *Tracker // set by New
+	mu        sync.Mutex
+	trackers  []*Tracker // set by New: one per pool
 	ejections *prometheus.CounterVec
 	checks    *prometheus.CounterVec
 	backends  *prometheus.Desc
@@ -59,13 +61,20 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	var counts [len(stateNames)]int
-	if t := m.tracker; t != nil {
+	m.mu.Lock()
+	trackers := slices.Clone(m.trackers)
+	m.mu.Unlock()
+	// An address in two pools is one backend to Prometheus: the first
+	// pool's view of it is exported.
+	seen := map[string]bool{}
+	for _, t := range trackers {
 		t.mu.Lock()
 		for _, b := range t.order {
 			st := t.states[b]
-			if st == nil {
+			if st == nil || seen[b.Addr] {
 				continue
 			}
+			seen[b.Addr] = true
 			s := slices.Index(stateNames[:], st.stateName())
 			counts[s]++
 			for i, name := range stateNames {
@@ -81,6 +90,20 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	for i, name := range stateNames {
 		ch <- prometheus.MustNewConstMetric(m.backends, prometheus.GaugeValue, float64(counts[i]), name)
 	}
+}
+
+func (m *Metrics) attach(t *Tracker) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.trackers = append(m.trackers, t)
+}
+
+// Detach stops exporting t's backends: their pool is gone (a routes
+// reload dropped it).
+func (m *Metrics) Detach(t *Tracker) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.trackers = slices.DeleteFunc(m.trackers, func(o *Tracker) bool { return o == t })
 }
 
 func (m *Metrics) add(b *balancer.Backend) {

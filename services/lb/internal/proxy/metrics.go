@@ -113,11 +113,23 @@ func (m *Metrics) Track(_, added, removed []*balancer.Backend) {
 	}
 	for _, b := range removed {
 		delete(next, b)
+		if sharesAddr(next, b.Addr) {
+			continue // the same address in another pool still uses the series
+		}
 		m.requests.DeletePartialMatch(prometheus.Labels{"backend": b.Addr})
 		m.duration.DeleteLabelValues(b.Addr)
 		m.retries.DeleteLabelValues(b.Addr)
 	}
 	m.current.Store(&next)
+}
+
+func sharesAddr(tracked map[*balancer.Backend]*backendMetrics, addr string) bool {
+	for b := range tracked {
+		if b.Addr == addr {
+			return true
+		}
+	}
+	return false
 }
 
 // detached are series registered nowhere, for a backend Track does not
@@ -145,7 +157,13 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.inFlight }
 
 // Collect reads in-flight counts from the backends at scrape time.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	// Summed by address: with routes, one address may be a backend of
+	// several pools.
+	byAddr := map[string]int64{}
 	for b := range *m.current.Load() {
-		ch <- prometheus.MustNewConstMetric(m.inFlight, prometheus.GaugeValue, float64(b.InFlight()), b.Addr)
+		byAddr[b.Addr] += b.InFlight()
+	}
+	for addr, n := range byAddr {
+		ch <- prometheus.MustNewConstMetric(m.inFlight, prometheus.GaugeValue, float64(n), addr)
 	}
 }

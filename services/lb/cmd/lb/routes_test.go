@@ -1,0 +1,174 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"scalelab/services/platform/platformtest"
+)
+
+// writeRoutes replaces the routes file at once (write, then rename), as
+// an editor or a config manager would.
+func writeRoutes(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func routesFile(t *testing.T, content string) string {
+	path := filepath.Join(t.TempDir(), "routes.json")
+	writeRoutes(t, path, content)
+	return path
+}
+
+func getHost(t *testing.T, url, host string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func TestRoutesByPrefixAndHost(t *testing.T) {
+	api, static := namedBackend(t, "api"), namedBackend(t, "static")
+	file := routesFile(t, fmt.Sprintf(`{
+	  "pools": {"api": {"backends": %q, "policy": "least_request"}, "static": {"backends": %q}},
+	  "routes": [
+	    {"prefix": "/images", "pool": "static"},
+	    {"host": "cdn.lab", "prefix": "/", "pool": "static"},
+	    {"prefix": "/api", "pool": "api"}
+	  ]}`, api.URL, static.URL))
+	// No LB_BACKENDS: the file has the backends.
+	lb := platformtest.Start(t, run, map[string]string{"LB_ROUTES_FILE": file, "LB_ADMIN_TOKEN": adminToken})
+	tests := []struct {
+		host, path string
+		code       int
+		want       string
+	}{
+		{"lb.lab", "/images/logo.png", 200, "static"},
+		{"lb.lab", "/api/users/1", 200, "api"},
+		{"lb.lab", "/api", 200, "api"},
+		{"CDN.lab:8000", "/api/users/1", 200, "static"}, // the host's route wins
+		{"lb.lab", "/apiary", 404, "404 Not Found: no route in LB_ROUTES_FILE"},
+		{"lb.lab", "/", 404, "404 Not Found: no route in LB_ROUTES_FILE"},
+	}
+	for _, tt := range tests {
+		code, body := getHost(t, lb.URL+tt.path, tt.host)
+		if code != tt.code || !strings.HasPrefix(body, tt.want) {
+			t.Errorf("%s %s: %d %q, want %d %q", tt.host, tt.path, code, body, tt.code, tt.want)
+		}
+	}
+	l := listing(t, lb.AdminURL)
+	if len(l.Pools) != 2 || l.Pools[0].Name != "api" || l.Pools[0].Policy != "least_request" || l.Pools[1].Name != "static" {
+		t.Errorf("admin listing %+v, want pools api (least_request) and static", l.Pools)
+	}
+}
+
+// A change of the file under load: the new table takes over, no request
+// fails, a bad file is refused with the running table kept, and a pool
+// left unchanged keeps its backends' state (here: a drain).
+func TestRoutesReloadOnChange(t *testing.T) {
+	a, b, c := namedBackend(t, "a"), namedBackend(t, "b"), namedBackend(t, "c")
+	table := func(main, other string) string {
+		return fmt.Sprintf(`{"pools": {"main": {"backends": %q}, "other": {"backends": %q}},
+		  "routes": [{"prefix": "/", "pool": "main"}, {"prefix": "/other", "pool": "other"}]}`, main, other)
+	}
+	file := routesFile(t, table(a.URL, b.URL+","+c.URL))
+	lb := platformtest.Start(t, run, map[string]string{
+		"LB_ROUTES_FILE": file, "LB_ROUTES_POLL": "20ms", "LB_ADMIN_TOKEN": adminToken,
+	})
+	bAddr := strings.TrimPrefix(b.URL, "http://")
+	if code, body := adminDo(t, "POST", lb.AdminURL+"/lb/backends/"+bAddr+"/drain", adminToken); code != 200 {
+		t.Fatalf("drain: %d %s", code, body)
+	}
+
+	l := startLoad(lb.URL+"/", 4)
+	defer l.end()
+	eventually(t, "a serves", func() bool { return l.servedBy("a") > 20 })
+	writeRoutes(t, file, table(c.URL, b.URL+","+c.URL)) // main: a -> c; other unchanged
+	eventually(t, "c serves / after the reload", func() bool { return l.servedBy("c") > 20 })
+	before := l.servedBy("a")
+
+	writeRoutes(t, file, `{"pools": {}, "routes": [`) // broken
+	waitForMetric(t, lb.AdminURL, `scalelab_lb_config_reloads_total{result="failure"} 1`)
+	served := l.servedBy("c")
+	eventually(t, "c still serves after a bad file", func() bool { return l.servedBy("c") > served+20 })
+	l.end()
+	l.stop = make(chan struct{})
+	if n := l.servedBy("a") - before; n > 4 {
+		// At most the requests already in flight at the swap.
+		t.Errorf("a served %d requests after the reload", n)
+	}
+	if len(l.failures) > 0 {
+		t.Fatalf("%d of %d requests failed across reloads; first: %s", len(l.failures), l.total.Load(), l.failures[0])
+	}
+	waitForMetric(t, lb.AdminURL, `scalelab_lb_config_reloads_total{result="success"} 1`)
+
+	// Pool "other" did not change: b is still drained in it.
+	for range 4 {
+		if _, body := get(t, lb.URL+"/other", nil); body != "c" {
+			t.Fatalf("/other served by %q, want c (b drained before the reloads)", body)
+		}
+	}
+	if !strings.Contains(lb.Logs(), "routes not reloaded; the running table stays") {
+		t.Errorf("the refused file was not logged:\n%s", lb.Logs())
+	}
+}
+
+// With LB_ROUTES_POLL=0, only SIGHUP reloads.
+func TestRoutesReloadOnSIGHUP(t *testing.T) {
+	a, b := namedBackend(t, "a"), namedBackend(t, "b")
+	table := func(u string) string {
+		return fmt.Sprintf(`{"pools": {"p": {"backends": %q}}, "routes": [{"prefix": "/", "pool": "p"}]}`, u)
+	}
+	file := routesFile(t, table(a.URL))
+	lb := platformtest.Start(t, run, map[string]string{"LB_ROUTES_FILE": file, "LB_ROUTES_POLL": "0s"})
+	writeRoutes(t, file, table(b.URL))
+	if _, body := get(t, lb.URL+"/", nil); body != "a" {
+		t.Fatalf("before SIGHUP: %q, want a (no polling)", body)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitForMetric(t, lb.AdminURL, `scalelab_lb_config_reloads_total{result="success"} 1`)
+	if _, body := get(t, lb.URL+"/", nil); body != "b" {
+		t.Errorf("after SIGHUP: %q, want b", body)
+	}
+}
+
+func TestRoutesConfigErrors(t *testing.T) {
+	bad := routesFile(t, `{"pools": {"p": {"backends": "http://a:1"}}, "routes": [{"prefix": "/", "pool": "q"}]}`)
+	for name, env := range map[string]map[string]string{
+		"missing file": {"LB_ROUTES_FILE": filepath.Join(t.TempDir(), "none.json")},
+		"bad table":    {"LB_ROUTES_FILE": bad},
+		"bad poll":     {"LB_ROUTES_FILE": bad, "LB_ROUTES_POLL": "often"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env["LISTEN_ADDR"], env["ADMIN_ADDR"] = "127.0.0.1:0", "127.0.0.1:0"
+			err := run(t.Context(), []string{"lb"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+			want := "LB_ROUTES_FILE"
+			if name == "bad poll" {
+				want = "LB_ROUTES_POLL"
+			}
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("run() = %v, want an error naming %s", err, want)
+			}
+		})
+	}
+}
