@@ -2,7 +2,9 @@
 // proxies users run in production, in one run on one machine: requests per
 // second, p50 and p99 of GET / through
 //
-//   - our lb in L7 mode and in L4 mode (one process, both listeners),
+//   - our lb in L7 mode and in L4 mode (one process, both listeners), with
+//     the std engine (LB_ENGINE=std, net/http), and in L7 mode again with
+//     the fast path (LB_ENGINE=fast, a second process),
 //   - nginx with an upstream keepalive pool,
 //   - HAProxy in http mode with connection reuse, and in tcp mode,
 //   - and straight to one backend: the ceiling.
@@ -140,12 +142,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	var all procs
 	defer func() { all.stop() }()
-	addrs, err := freeAddrs(10)
+	addrs, err := freeAddrs(12)
 	if err != nil {
 		return err
 	}
 	backendAddrs, backendAdmins := addrs[0:2], addrs[2:4]
 	lbHTTP, lbAdmin, lbL4, nginxAddr, haproxyHTTP, haproxyTCP := addrs[4], addrs[5], addrs[6], addrs[7], addrs[8], addrs[9]
+	lbFastHTTP, lbFastAdmin := addrs[10], addrs[11]
 
 	progress("starting 2 backends, the lb, nginx and HAProxy on 127.0.0.1")
 	var backendURLs []string
@@ -167,6 +170,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"LISTEN_ADDR":    lbHTTP,
 		"ADMIN_ADDR":     lbAdmin,
 		"L4_LISTEN_ADDR": lbL4,
+		"LB_ENGINE":      "std",
 		// info would write an access log line per request; nginx and
 		// HAProxy run without one too.
 		"LOG_LEVEL": "warn",
@@ -175,6 +179,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	all = append(all, lb)
+	// The fast path in a process of its own, so that its CPU time is its own.
+	lbFast, err := startProc("lb-fast", tmp, lbBin, nil, map[string]string{
+		"LB_BACKENDS": strings.Join(backendURLs, ","),
+		"LISTEN_ADDR": lbFastHTTP,
+		"ADMIN_ADDR":  lbFastAdmin,
+		"LB_ENGINE":   "fast",
+		"LOG_LEVEL":   "warn",
+	})
+	if err != nil {
+		return err
+	}
+	all = append(all, lbFast)
 
 	nginxConf := filepath.Join(tmp, "nginx.conf")
 	if err := os.WriteFile(nginxConf, []byte(nginxConfig(tmp, nginxAddr, backendAddrs)), 0o644); err != nil {
@@ -205,13 +221,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	targets := []*target{
 		{name: "direct (backend-1)", url: "http://" + backendAddrs[0] + "/"},
-		{name: "lb L7", url: "http://" + lbHTTP + "/"},
+		{name: "lb L7 std", url: "http://" + lbHTTP + "/"},
+		{name: "lb L7 fast", url: "http://" + lbFastHTTP + "/"},
 		{name: "nginx (keepalive)", url: "http://" + nginxAddr + "/"},
 		{name: "HAProxy http (reuse)", url: "http://" + haproxyHTTP + "/"},
 		{name: "lb L4", url: "http://" + lbL4 + "/"},
 		{name: "HAProxy tcp", url: "http://" + haproxyTCP + "/"},
 	}
-	owner := map[string]*proc{"lb L7": lb, "lb L4": lb, "nginx (keepalive)": nginx, "HAProxy http (reuse)": haproxy, "HAProxy tcp": haproxy}
+	owner := map[string]*proc{"lb L7 std": lb, "lb L7 fast": lbFast, "lb L4": lb, "nginx (keepalive)": nginx, "HAProxy http (reuse)": haproxy, "HAProxy tcp": haproxy}
 	for _, t := range targets {
 		if p := owner[t.name]; p != nil {
 			if err := p.waitHTTP(ctx, t.url, 15*time.Second); err != nil {

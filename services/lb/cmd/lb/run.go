@@ -35,6 +35,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	proxyCfg := loadProxyConfig(env)
 	healthCfg := loadHealthConfig(env)
 	l4cfg := l4.LoadConfig(env)
+	engine := loadEngine(env)
 	tlsCfg := loadTLSSettings(env)
 	var targets []discovery.Target
 	if backendList != "" { // when empty, Required has already reported it
@@ -95,10 +96,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// sent, byte for byte.
 	traffic := svc.HTTP.Wrap("/", handler)
 
-	// HTTPS (LB_TLS_LISTEN_ADDR), with HTTP/2, serves the same handler.
-	ctx, stopTLS, err := startTLS(ctx, tlsCfg, svc, traffic)
+	// LB_ENGINE=fast: the fast path serves LISTEN_ADDR (engine.go).
+	ctx, stopEngine, err := startEngine(ctx, engine, svc, tracker, policy, metrics, proxyCfg, connectTimeout, traffic)
 	if err != nil {
 		return errors.Join(err, stopL4())
 	}
-	return errors.Join(svc.Run(ctx, traffic), stopTLS(), stopL4())
+
+	// HTTPS (LB_TLS_LISTEN_ADDR), with HTTP/2, serves the same handler.
+	ctx, stopTLS, err := startTLS(ctx, tlsCfg, svc, traffic)
+	if err != nil {
+		return errors.Join(err, stopEngine(), stopL4())
+	}
+	return errors.Join(svc.Run(ctx, traffic), stopTLS(), stopEngine(), stopL4())
 }
