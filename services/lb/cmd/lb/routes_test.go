@@ -172,3 +172,32 @@ func TestRoutesConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// A pool whose backends change keeps the backends that stay, with their
+// state: b, drained before the reload, stays drained; c, added, serves.
+func TestRoutesReloadKeepsBackendState(t *testing.T) {
+	a, b, c := namedBackend(t, "a"), namedBackend(t, "b"), namedBackend(t, "c")
+	table := func(backends string) string {
+		return fmt.Sprintf(`{"pools": {"main": {"backends": %q}}, "routes": [{"prefix": "/", "pool": "main"}]}`, backends)
+	}
+	file := routesFile(t, table(a.URL+","+b.URL))
+	lb := platformtest.Start(t, run, map[string]string{"LB_ROUTES_FILE": file, "LB_ROUTES_POLL": "20ms", "LB_ADMIN_TOKEN": adminToken})
+	bAddr := strings.TrimPrefix(b.URL, "http://")
+	if code, body := adminDo(t, "POST", lb.AdminURL+"/lb/backends/"+bAddr+"/drain", adminToken); code != 200 {
+		t.Fatalf("drain: %d %s", code, body)
+	}
+	writeRoutes(t, file, table(a.URL+","+b.URL+","+c.URL))
+	waitForMetric(t, lb.AdminURL, `scalelab_lb_config_reloads_total{result="success"} 1`)
+	served := map[string]int{}
+	for range 8 {
+		_, body := get(t, lb.URL+"/", nil)
+		served[body]++
+	}
+	if served["b"] != 0 || served["a"] == 0 || served["c"] == 0 {
+		t.Errorf("after adding c, served %v: want a and c, and b still drained", served)
+	}
+	bes := listing(t, lb.AdminURL).Pools[0].Backends
+	if len(bes) != 3 || bes[1].Address != bAddr || bes[1].State != "drained" {
+		t.Errorf("listing %+v, want a, b (drained), c", bes)
+	}
+}

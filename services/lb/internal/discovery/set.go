@@ -210,8 +210,11 @@ func (s *Set) publishLocked() {
 			removed = append(removed, b)
 			removedNames = append(removedNames, b.Addr)
 			// Forget it, so the known map does not grow with every
-			// replica that ever existed.
-			delete(s.known, b.Addr)
+			// replica that ever existed (unless its address is known by
+			// a new backend already: SetTargets changed its weight).
+			if s.known[b.Addr] == b {
+				delete(s.known, b.Addr)
+			}
 		}
 	}
 	if len(added) > 0 || len(removed) > 0 {

@@ -92,3 +92,14 @@ func (st *state) stateName() string {
 	}
 	return "available"
 }
+
+// knowsAddrLocked reports whether some backend held has address addr;
+// t.mu held.
+func (t *Tracker) knowsAddrLocked(addr string) bool {
+	for b := range t.states {
+		if b.Addr == addr {
+			return true
+		}
+	}
+	return false
+}

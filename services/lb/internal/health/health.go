@@ -132,7 +132,9 @@ func (t *Tracker) Update(current, added, removed []*balancer.Backend) {
 				st.timer.Stop()
 			}
 			delete(t.states, b)
-			t.metrics.remove(b)
+			if !t.knowsAddrLocked(b.Addr) { // else a new backend took its address: keep the series
+				t.metrics.remove(b)
+			}
 		}
 	}
 	t.order = append(t.order[:0:0], current...)

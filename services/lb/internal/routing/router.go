@@ -44,25 +44,38 @@ type Pool struct {
 	Tracker *health.Tracker
 	Handler http.Handler
 
+	// Shared by the Pools a reload makes of one pool whose definition
+	// changed: its backends, their health, its goroutines.
 	set  *discovery.Set
 	stop context.CancelFunc
-	done sync.WaitGroup
+	done *sync.WaitGroup
+}
+
+// plan is a pool of the file, parsed: building it cannot fail.
+type plan struct {
+	spec    PoolSpec
+	targets []discovery.Target
+	policy  balancer.Policy
+}
+
+func planPool(spec PoolSpec) (plan, error) {
+	targets, err := discovery.ParseTargets(spec.Backends)
+	if err != nil {
+		return plan{}, err
+	}
+	policy, err := spec.NewPolicy()
+	if err != nil {
+		return plan{}, err
+	}
+	return plan{spec, targets, policy}, nil
 }
 
 // startPool builds a pool and starts its discovery and health checks,
 // which run until the pool is retired.
-func startPool(ctx context.Context, d Deps, name string, spec PoolSpec) (*Pool, error) {
-	targets, err := discovery.ParseTargets(spec.Backends)
-	if err != nil {
-		return nil, err
-	}
-	policy, err := spec.NewPolicy()
-	if err != nil {
-		return nil, err
-	}
+func startPool(ctx context.Context, d Deps, name string, pl plan) *Pool {
 	logger := d.Logger.With("pool", name)
-	p := &Pool{Name: name, Spec: spec}
-	p.set = discovery.NewSet(targets, d.Lookup, logger)
+	p := &Pool{Name: name, Spec: pl.spec, done: &sync.WaitGroup{}}
+	p.set = discovery.NewSet(pl.targets, d.Lookup, logger)
 	p.Tracker = health.New(d.Health, d.Transport, d.HealthMetrics, logger)
 	// Metrics first: a backend's series exist before the tracker offers it.
 	p.set.Watch(d.ProxyMetrics.Track)
@@ -70,10 +83,38 @@ func startPool(ctx context.Context, d Deps, name string, spec PoolSpec) (*Pool, 
 	p.set.Refresh(ctx)
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	p.stop = stop
-	p.done.Go(func() { p.set.Run(runCtx, d.DNSRefresh) })
+	every := d.DNSRefresh
+	if every <= 0 {
+		every = 2 * time.Second
+	}
+	// Not Set.Run, which returns at once for a set without dns:// targets:
+	// a reload may give this set some.
+	p.done.Go(func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-tick.C:
+				p.set.Refresh(runCtx)
+			}
+		}
+	})
 	p.done.Go(func() { p.Tracker.Run(runCtx) })
-	p.Handler = proxy.New(p.Tracker, policy, d.Transport, d.ProxyMetrics, logger, d.Proxy)
-	return p, nil
+	p.Handler = proxy.New(p.Tracker, pl.policy, d.Transport, d.ProxyMetrics, logger, d.Proxy)
+	return p
+}
+
+// redefine returns the pool p becomes under a changed definition: the same
+// set and tracker, so the backends that stay keep their health, ejections
+// and drains; the new targets; a new handler with the new policy.
+func (p *Pool) redefine(ctx context.Context, d Deps, pl plan) *Pool {
+	np := &Pool{Name: p.Name, Spec: pl.spec, Tracker: p.Tracker, set: p.set, stop: p.stop, done: p.done}
+	p.set.SetTargets(pl.targets)
+	p.set.Refresh(ctx) // resolve dns:// targets new to the pool now
+	np.Handler = proxy.New(p.Tracker, pl.policy, d.Transport, d.ProxyMetrics, d.Logger.With("pool", p.Name), d.Proxy)
+	return np
 }
 
 // retire stops the pool's discovery and checks, and its series. Requests
@@ -193,25 +234,30 @@ func (r *Router) load() error {
 	if err != nil {
 		return err
 	}
-	old := r.current.Load()
-	next := &table{pools: map[string]*Pool{}}
-	var started []*Pool
+	// Everything that can fail first, so a failure changes nothing.
+	plans := map[string]plan{}
 	for name, spec := range cfg.Pools {
-		if old != nil {
-			if p := old.pools[name]; p != nil && p.Spec == spec {
-				next.pools[name] = p // unchanged: keeps its backends and their health
-				continue
-			}
-		}
-		p, err := startPool(r.ctx, r.deps, name, spec)
+		pl, err := planPool(spec)
 		if err != nil {
-			for _, s := range started {
-				s.retire(r.deps)
-			}
 			return fmt.Errorf("pool %q: %w", name, err)
 		}
-		started = append(started, p)
-		next.pools[name] = p
+		plans[name] = pl
+	}
+	old := r.current.Load()
+	next := &table{pools: map[string]*Pool{}}
+	for name, pl := range plans {
+		var prev *Pool
+		if old != nil {
+			prev = old.pools[name]
+		}
+		switch {
+		case prev != nil && prev.Spec == pl.spec:
+			next.pools[name] = prev // unchanged
+		case prev != nil:
+			next.pools[name] = prev.redefine(r.ctx, r.deps, pl)
+		default:
+			next.pools[name] = startPool(r.ctx, r.deps, name, pl)
+		}
 	}
 	for _, rt := range cfg.Routes {
 		next.routes = append(next.routes, route{host: normalHost(rt.Host), prefix: rt.Prefix, pool: next.pools[rt.Pool]})
@@ -220,7 +266,7 @@ func (r *Router) load() error {
 	r.current.Store(next)
 	if old != nil {
 		for name, p := range old.pools {
-			if next.pools[name] != p {
+			if np := next.pools[name]; np == nil || np.set != p.set {
 				p.retire(r.deps)
 			}
 		}
