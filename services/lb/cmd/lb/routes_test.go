@@ -158,13 +158,14 @@ func TestRoutesConfigErrors(t *testing.T) {
 		"missing file": {"LB_ROUTES_FILE": filepath.Join(t.TempDir(), "none.json")},
 		"bad table":    {"LB_ROUTES_FILE": bad},
 		"bad poll":     {"LB_ROUTES_FILE": bad, "LB_ROUTES_POLL": "often"},
+		"fast engine":  {"LB_ROUTES_FILE": bad, "LB_ENGINE": "fast"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			env["LISTEN_ADDR"], env["ADMIN_ADDR"] = "127.0.0.1:0", "127.0.0.1:0"
 			err := run(t.Context(), []string{"lb"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
-			want := "LB_ROUTES_FILE"
-			if name == "bad poll" {
-				want = "LB_ROUTES_POLL"
+			want := map[string]string{"bad poll": "LB_ROUTES_POLL", "fast engine": "LB_ENGINE"}[name]
+			if want == "" {
+				want = "LB_ROUTES_FILE"
 			}
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("run() = %v, want an error naming %s", err, want)

@@ -37,6 +37,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	l4cfg := l4.LoadConfig(env)
 	engine := loadEngine(env)
 	tlsCfg := loadTLSSettings(env)
+	if routesFile != "" && engine == "fast" {
+		env.Fail("LB_ENGINE", errors.New("fast serves one pool, not the routes of LB_ROUTES_FILE: use std (the default) with routes"))
+	}
 	var targets []discovery.Target
 	if backendList != "" { // when empty, Required has already reported it
 		var err error
