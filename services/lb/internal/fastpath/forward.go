@@ -31,6 +31,7 @@ const viaName = "scalelab-lb"
 
 var (
 	errClientGone = errors.New("client went away")
+	errBodySlow   = errors.New("request body too slow")
 	errBadBody    = &headError{400, "malformed chunked request body"}
 )
 
@@ -83,12 +84,27 @@ func (c *clientConn) exchange(r *http.Request) {
 	start := time.Now()
 	req := &c.req
 	avail := s.cfg.Pool.Available()
-	b := s.cfg.Policy.Pick(r, avail)
+	b, first := c.pick(r, avail)
 	if b == nil {
 		c.rd.consume(c.headLen)
 		c.closing = true // the body, if any, is not read
+		if first != nil {
+			s.cfg.Metrics.ObserveLimited()
+			c.writePlain(http.StatusServiceUnavailable, "", "503 Service Unavailable: "+
+				(&atLimitError{first.Addr, s.cfg.Proxy.MaxRequestsPerBackend}).Error()+", and so is every other backend")
+			return
+		}
 		c.writePlain(http.StatusServiceUnavailable, "",
 			"503 Service Unavailable: no backend available; none of LB_BACKENDS has resolved to an address yet")
+		return
+	}
+	if limit := s.cfg.Proxy.MaxBodyBytes; limit > 0 && req.contentLength > limit {
+		// Refused before a byte of it is read; the connection closes
+		// rather than read the rest.
+		c.rd.consume(c.headLen)
+		c.closing = true
+		_, msg := c.bodyFault(errBodyTooLarge)
+		c.writePlain(http.StatusRequestEntityTooLarge, "", msg)
 		return
 	}
 	if s.cfg.Proxy.Budget != nil {
@@ -101,13 +117,20 @@ func (c *clientConn) exchange(r *http.Request) {
 	// A small body is read whole now: one write with the head, and
 	// replayable.
 	var body []byte
+	c.bodyStart = time.Now()
 	streamed := req.chunked || req.contentLength > maxBufferedBody
 	if !streamed && req.contentLength > 0 {
 		n := int(req.contentLength)
 		for len(c.rd.buffered()) < n {
-			c.conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+			c.conn.SetReadDeadline(c.bodyDeadline())
 			if err := c.rd.fill(max(s.cfg.MaxHeaderBytes, maxBufferedBody)); err != nil {
-				c.status, c.closing = 499, true
+				c.closing = true
+				if isTimeout(err) {
+					status, msg := c.bodyFault(errBodySlow)
+					c.writePlain(status, "", msg)
+					return
+				}
+				c.status = 499
 				return
 			}
 		}
@@ -160,13 +183,24 @@ func (c *clientConn) exchange(r *http.Request) {
 			inBackend += c.endTry(b, t.start)
 			c.status, c.closing = 499, true
 			return
-		case errors.Is(t.err, errBadBody):
+		case errors.Is(t.err, errBadBody), errors.Is(t.err, errBodySlow), errors.Is(t.err, errBodyTooLarge):
 			// The client's fault, found while its body streamed: the
 			// backend's connection is closed, so it never sees a whole
-			// request.
+			// request, and the backend is not blamed.
+			status, msg := c.bodyFault(t.err)
+			s.cfg.Metrics.ObserveStatus(b, status)
 			inBackend += c.endTry(b, t.start)
 			c.closing = true
-			c.writePlain(http.StatusBadRequest, "", "400 Bad Request: "+errBadBody.msg)
+			c.writePlain(status, "", msg)
+			return
+		case t.atLimit:
+			// Full since it was picked: not tried, says nothing of its health.
+			if next := c.nextWithRoom(r, avail, b, retry, tries, deadline, streamed, t); next != nil {
+				b = next
+				continue
+			}
+			s.cfg.Metrics.ObserveLimited()
+			c.writePlain(http.StatusServiceUnavailable, b.Addr, "503 Service Unavailable: "+t.err.Error())
 			return
 		}
 		s.cfg.Pool.Observe(b, true)
@@ -207,7 +241,7 @@ func (c *clientConn) next(r *http.Request, avail []*balancer.Backend, failed *ba
 			rest = append(rest, b)
 		}
 	}
-	next := s.cfg.Policy.Pick(r, rest)
+	next, _ := c.pick(r, rest)
 	if next == nil {
 		return nil
 	}
@@ -267,6 +301,7 @@ type tryResult struct {
 	timedOut bool
 	bodySent bool // some of a streamed body went out (it cannot go again)
 	bodyDone bool // a streamed body was read to its end
+	atLimit  bool // not tried: b had LB_MAX_REQUESTS_PER_BACKEND in flight
 }
 
 // buildHead writes the backend's request head, but for its Host line,
@@ -458,7 +493,11 @@ func (c *clientConn) try(b *balancer.Backend, deadline time.Time, body []byte, s
 	if deadline.Before(tryDeadline) {
 		limit, tryDeadline = s.requestLimit, deadline
 	}
-	b.Acquire()
+	if !b.TryAcquire(s.cfg.Proxy.MaxRequestsPerBackend) {
+		t.atLimit = true
+		t.err = &atLimitError{b.Addr, s.cfg.Proxy.MaxRequestsPerBackend}
+		return t
+	}
 	// A request that can be sent again may go once more on a new
 	// connection when a reused one turns out to have been closed by the
 	// backend meanwhile (net/http's transport does the same).
@@ -484,7 +523,7 @@ func (c *clientConn) try(b *balancer.Backend, deadline time.Time, body []byte, s
 		bc.conn.Close()
 		var ne net.Error
 		switch {
-		case errors.Is(err, errClientGone) || errors.Is(err, errBadBody):
+		case errors.Is(err, errClientGone), errors.Is(err, errBadBody), errors.Is(err, errBodySlow), errors.Is(err, errBodyTooLarge):
 		case errors.As(err, &ne) && ne.Timeout():
 			t.timedOut, err = true, limit
 		case bc.reused && replayable && attempt == 0 && !errors.Is(err, errHeadRead):
@@ -543,12 +582,10 @@ func (c *clientConn) send(bc *backendConn, b *balancer.Backend, body []byte, str
 		return o.flush()
 	}
 	t.bodySent = true
-	clientDeadline := func() error {
-		return c.conn.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
-	}
+	clientDeadline := func() error { return c.conn.SetReadDeadline(c.bodyDeadline()) }
 	var err error
 	if c.req.chunked {
-		err = copyChunked(o, &c.rd, false, clientDeadline)
+		err = copyChunked(o, &c.rd, false, c.s.cfg.Proxy.MaxBodyBytes, clientDeadline)
 	} else {
 		err = copyLength(o, &c.rd, c.req.contentLength, clientDeadline)
 	}
@@ -563,6 +600,10 @@ func (c *clientConn) send(bc *backendConn, b *balancer.Backend, body []byte, str
 		return err // the backend's side broke
 	case errors.Is(err, errBadChunk):
 		return errBadBody
+	case errors.Is(err, errBodyTooLarge):
+		return errBodyTooLarge
+	case isTimeout(err):
+		return errBodySlow
 	default:
 		return errClientGone // reading the client's body failed: it left
 	}
@@ -719,7 +760,7 @@ func (c *clientConn) respond(bc *backendConn, start time.Time) time.Duration {
 	switch {
 	case noBody:
 	case res.chunked:
-		err = copyChunked(o, &bc.rd, toClose, clearDeadline)
+		err = copyChunked(o, &bc.rd, toClose, 0, clearDeadline)
 	case res.contentLength >= 0:
 		err = copyLength(o, &bc.rd, res.contentLength, clearDeadline)
 	default:
@@ -811,3 +852,87 @@ func (c *clientConn) writePlain(status int, backend, msg string) {
 }
 
 func statusText(code int) string { return strconv.Itoa(code) + " " + http.StatusText(code) }
+
+// The protections the std engine has in proxy/protect.go, the same here:
+// LB_MAX_BODY_BYTES (413), LB_CLIENT_BODY_TIMEOUT (408) and
+// LB_MAX_REQUESTS_PER_BACKEND (shed to a backend with room, else 503).
+
+// bodyDeadline is when the client's body must be in: LB_CLIENT_BODY_TIMEOUT
+// after it began, or else one idle timeout from now.
+func (c *clientConn) bodyDeadline() time.Time {
+	if d := c.s.cfg.Proxy.BodyTimeout; d > 0 {
+		return c.bodyStart.Add(d)
+	}
+	return time.Now().Add(c.s.cfg.IdleTimeout)
+}
+
+// bodyFault is the status and sentence for a client's body that failed,
+// worded as the std engine words them.
+func (c *clientConn) bodyFault(err error) (int, string) {
+	cfg := c.s.cfg.Proxy
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf(
+			"413 Content Too Large: the request body is over LB_MAX_BODY_BYTES (%d bytes)", cfg.MaxBodyBytes)
+	case errors.Is(err, errBodySlow):
+		return http.StatusRequestTimeout, fmt.Sprintf(
+			"408 Request Timeout: the request body did not arrive within LB_CLIENT_BODY_TIMEOUT (%s)", cfg.BodyTimeout)
+	}
+	return http.StatusBadRequest, "400 Bad Request: " + errBadBody.msg
+}
+
+// atLimitError is a try not made because its backend already had
+// LB_MAX_REQUESTS_PER_BACKEND requests in flight.
+type atLimitError struct {
+	addr  string
+	limit int
+}
+
+func (e *atLimitError) Error() string {
+	return fmt.Sprintf("backend %s at its concurrency limit (LB_MAX_REQUESTS_PER_BACKEND=%d)", e.addr, e.limit)
+}
+
+// pick is the policy's choice when it has room, else the policy's choice
+// among the backends that have; first is the policy's first choice, to
+// name when every backend is full (b nil).
+func (c *clientConn) pick(r *http.Request, avail []*balancer.Backend) (b, first *balancer.Backend) {
+	s := c.s
+	b = s.cfg.Policy.Pick(r, avail)
+	limit := s.cfg.Proxy.MaxRequestsPerBackend
+	if b == nil || limit <= 0 || b.InFlight() < int64(limit) {
+		return b, b
+	}
+	room := make([]*balancer.Backend, 0, len(avail))
+	for _, x := range avail {
+		if x.InFlight() < int64(limit) {
+			room = append(room, x)
+		}
+	}
+	return s.cfg.Policy.Pick(r, room), b
+}
+
+// nextWithRoom is another backend for a request whose backend filled up
+// since it was picked: as the std engine, only for a request that may be
+// retried, within the budget, and not counted as the full one's retry.
+func (c *clientConn) nextWithRoom(r *http.Request, avail []*balancer.Backend, full *balancer.Backend,
+	retry bool, tries int, deadline time.Time, streamed bool, t tryResult) *balancer.Backend {
+	if !c.mayRetry(retry, tries, deadline, streamed, t) {
+		return nil
+	}
+	c.tried = append(c.tried, full)
+	rest := make([]*balancer.Backend, 0, len(avail))
+	for _, b := range avail {
+		if !containsBackend(c.tried, b) {
+			rest = append(rest, b)
+		}
+	}
+	next, _ := c.pick(r, rest)
+	if next == nil {
+		return nil
+	}
+	if s := c.s; s.cfg.Proxy.Budget != nil && !s.cfg.Proxy.Budget.Retry() {
+		s.cfg.Metrics.ObserveBudgetExhausted()
+		return nil
+	}
+	return next
+}

@@ -769,3 +769,70 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	<-stopped
 }
+
+func TestBodyLimitsAndConcurrencyLimit(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var posts atomic.Int64
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			arrived <- struct{}{}
+			<-release
+		}
+		if r.Method == http.MethodPost {
+			posts.Add(1)
+		}
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "read %d", n)
+	}))
+	t.Cleanup(backend.Close)
+	t.Cleanup(func() { close(release) })
+	lb := startLB(t, []string{backend.URL}, func(c *Config) {
+		c.Proxy.MaxBodyBytes = 1024
+		c.Proxy.BodyTimeout = 300 * time.Millisecond
+		c.Proxy.MaxRequestsPerBackend = 1
+	})
+
+	resp, body := sendRaw(t, lb.addr, "POST / HTTP/1.1\r\nHost: lb\r\nContent-Length: 2000\r\n\r\n")
+	if resp.StatusCode != 413 || !strings.HasPrefix(body, "413 Content Too Large:") {
+		t.Errorf("declared body over the limit: %d %q, want 413", resp.StatusCode, body)
+	}
+	chunk := fmt.Sprintf("%x\r\n%s\r\n", 800, strings.Repeat("a", 800))
+	resp, body = sendRaw(t, lb.addr, "POST / HTTP/1.1\r\nHost: lb\r\nTransfer-Encoding: chunked\r\n\r\n"+chunk+chunk+"0\r\n\r\n")
+	if resp.StatusCode != 413 {
+		t.Errorf("chunked body over the limit: %d %q, want 413", resp.StatusCode, body)
+	}
+	resp, body = sendRaw(t, lb.addr, "POST / HTTP/1.1\r\nHost: lb\r\nContent-Length: 10\r\n\r\nhalf")
+	if resp.StatusCode != 408 || !strings.HasPrefix(body, "408 Request Timeout:") {
+		t.Errorf("body too slow: %d %q, want 408", resp.StatusCode, body)
+	}
+	if n := posts.Load(); n != 0 {
+		t.Errorf("the backend served %d POSTs, want none of these", n)
+	}
+
+	held := make(chan error, 1)
+	go func() {
+		resp, err := newClient().Get(lb.url + "/hold")
+		if err == nil {
+			resp.Body.Close()
+		}
+		held <- err
+	}()
+	<-arrived
+	resp, err := newClient().Get(lb.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(b), "LB_MAX_REQUESTS_PER_BACKEND=1") {
+		t.Errorf("with the only backend full: %d %q, want 503 naming the limit", resp.StatusCode, b)
+	}
+	if got := lb.counter(t, "scalelab_lb_concurrency_limited_total", nil); got != 1 {
+		t.Errorf("scalelab_lb_concurrency_limited_total = %v, want 1", got)
+	}
+	release <- struct{}{}
+	if err := <-held; err != nil {
+		t.Errorf("held request: %v", err)
+	}
+}

@@ -143,6 +143,9 @@ func (o *outBuf) header(name string, value []byte) {
 	o.b = append(o.b, "\r\n"...)
 }
 
+// errBodyTooLarge is a request body over LB_MAX_BODY_BYTES.
+var errBodyTooLarge = errors.New("request body larger than LB_MAX_BODY_BYTES")
+
 // errBadChunk is a chunked body the lb cannot read one single way.
 var errBadChunk = errors.New("malformed chunked encoding")
 
@@ -237,8 +240,10 @@ func eofUnexpected(err error) error {
 // anew: what reaches the other side is framed by the lb, in one canonical
 // form, whatever extensions or odd sizes the sender used. Trailers are
 // dropped. With toClose, dst is instead a connection that ends the body by
-// closing (an HTTP/1.0 client), and the data is written as is.
-func copyChunked(dst *outBuf, src *connReader, toClose bool, beforeRead func() error) error {
+// closing (an HTTP/1.0 client), and the data is written as is. A body
+// longer than limit (when above 0) fails with errBodyTooLarge.
+func copyChunked(dst *outBuf, src *connReader, toClose bool, limit int64, beforeRead func() error) error {
+	var total int64
 	before := func() error {
 		if err := dst.flush(); err != nil {
 			return writeError{err}
@@ -274,6 +279,10 @@ func copyChunked(dst *outBuf, src *connReader, toClose bool, beforeRead func() e
 				dst.str("0\r\n\r\n")
 			}
 			return nil
+		}
+		total += size
+		if limit > 0 && total > limit {
+			return errBodyTooLarge
 		}
 		if !toClose {
 			dst.b = strconv.AppendInt(dst.b, size, 16)

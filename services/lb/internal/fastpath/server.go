@@ -278,11 +278,12 @@ type clientConn struct {
 	hdr     http.Header
 	respHdr http.Header
 
-	id    [128]byte // X-Request-Id
-	idLen int
-	tmpl  []byte // the backend's request head but the Host line
-	split int    // where the Host line goes in tmpl
-	tried []*balancer.Backend
+	id        [128]byte // X-Request-Id
+	idLen     int
+	bodyStart time.Time
+	tmpl      []byte // the backend's request head but the Host line
+	split     int    // where the Host line goes in tmpl
+	tried     []*balancer.Backend
 }
 
 func (s *Server) newConn(conn net.Conn, handoff *handoffListener) *clientConn {

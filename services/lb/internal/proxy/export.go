@@ -35,3 +35,7 @@ func (m *Metrics) ObserveOverhead(d time.Duration) { m.overhead.Observe(d.Second
 // (an IP, no port) unless peer is trusted, in which case the right-most
 // untrusted address of the X-Forwarded-For values xff.
 func (t Trusted) ClientAddr(peer string, xff []string) string { return t.clientAddr(peer, xff) }
+
+// ObserveLimited counts a request answered 503 because its backend, and
+// every other, had LB_MAX_REQUESTS_PER_BACKEND requests in flight.
+func (m *Metrics) ObserveLimited() { m.limited.Inc() }
