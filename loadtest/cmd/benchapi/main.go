@@ -39,6 +39,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+
+	"scalelab/loadtest/internal/proc"
 )
 
 // runCap bounds the whole program, setup included: whatever happens, it
@@ -74,7 +76,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	pgImage := envOr(getenv, "POSTGRES_IMAGE", "postgres:15-bookworm")
 	redisImage := envOr(getenv, "REDIS_IMAGE", "redis:7-bookworm")
 
-	root, err := findWorkspaceRoot(".")
+	root, err := proc.WorkspaceRoot(".")
 	if err != nil {
 		return err
 	}
@@ -91,7 +93,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		err error
 	}
 	buildDone := make(chan built, 1)
-	go func() { bin, err := buildAPI(ctx, root, tmp); buildDone <- built{bin, err} }()
+	go func() { bin, err := proc.Build(ctx, root, tmp, "services/api/cmd/api"); buildDone <- built{bin, err} }()
 	d, err := startDeps(ctx, pgImage, redisImage)
 	defer d.close()
 	b := <-buildDone

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"hash/crc32"
 	"maps"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -104,26 +102,6 @@ func TestShardOfMatchesTheAPIRouter(t *testing.T) {
 func TestUserKey(t *testing.T) {
 	if got := userKey(42); got != "{user:42}" {
 		t.Errorf("userKey(42) = %q", got)
-	}
-}
-
-func TestFindWorkspaceRoot(t *testing.T) {
-	root := t.TempDir()
-	deep := filepath.Join(root, "loadtest", "cmd", "benchapi")
-	if err := os.MkdirAll(deep, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "go.work"), []byte("go 1.26\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, dir := range []string{root, deep} {
-		got, err := findWorkspaceRoot(dir)
-		if err != nil || got != root {
-			t.Errorf("findWorkspaceRoot(%s) = %q, %v; want %q", dir, got, err, root)
-		}
-	}
-	if _, err := findWorkspaceRoot(t.TempDir()); err == nil {
-		t.Error("no go.work above a fresh temp dir, yet no error")
 	}
 }
 

@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"scalelab/loadtest/internal/loadgen"
+	"scalelab/loadtest/internal/proc"
 )
 
 // runCap bounds the whole program, setup included.
@@ -149,7 +150,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	root, err := findWorkspaceRoot(".")
+	root, err := proc.WorkspaceRoot(".")
 	if err != nil {
 		return err
 	}
@@ -171,12 +172,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	progress("building the edge")
-	edgeBin, err := build(ctx, root, tmp, "services/edge/cmd/edge")
+	edgeBin, err := proc.Build(ctx, root, tmp, "services/edge/cmd/edge")
 	if err != nil {
 		return err
 	}
 
-	addrs, err := freeAddrs(4)
+	addrs, err := proc.FreeAddrs(4)
 	if err != nil {
 		return err
 	}
@@ -199,10 +200,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer srv.Close()
 	originAddr := ln.Addr().String()
 
-	var all procs
-	defer func() { all.stop() }()
+	var all proc.Group
+	defer func() { all.Stop() }()
 	progress("starting the edge, Varnish and nginx on 127.0.0.1 in front of an origin on %s", originAddr)
-	edge, err := startProc("edge", tmp, edgeBin, nil, map[string]string{
+	edge, err := proc.Start("edge", tmp, edgeBin, nil, map[string]string{
 		"ORIGIN_URL":       "http://" + originAddr,
 		"LISTEN_ADDR":      edgeAddr,
 		"ADMIN_ADDR":       edgeAdmin,
@@ -226,7 +227,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.WriteFile(vclPath, []byte(vcl), 0o644); err != nil {
 		return err
 	}
-	varnish, err := startProc("varnish", tmp, varnishBin, varnishArgs(tmp, varnishAddr, vclPath, cacheBytes), nil)
+	varnish, err := proc.Start("varnish", tmp, varnishBin, varnishArgs(tmp, varnishAddr, vclPath, cacheBytes), nil)
 	if err != nil {
 		return err
 	}
@@ -240,7 +241,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := checkConfig(nginxBin, append(nginxArgs, "-t", "-q")...); err != nil {
 		return err
 	}
-	nginx, err := startProc("nginx", tmp, nginxBin, append(nginxArgs, "-g", "daemon off;"), nil)
+	nginx, err := proc.Start("nginx", tmp, nginxBin, append(nginxArgs, "-g", "daemon off;"), nil)
 	if err != nil {
 		return err
 	}
@@ -253,13 +254,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}},
 		{name: "nginx proxy_cache", base: "http://" + nginxAddr, isHit: func(h http.Header) bool { return h.Get("X-Cache") == "HIT" }},
 	}
-	owner := map[string]*proc{"edge (ours)": edge, "Varnish": varnish, "nginx proxy_cache": nginx}
+	owner := map[string]*proc.Proc{"edge (ours)": edge, "Varnish": varnish, "nginx proxy_cache": nginx}
 	for _, t := range targets {
 		p := owner[t.name]
-		if err := p.waitHTTP(ctx, t.base+objects[0].path, 20*time.Second); err != nil {
+		if err := p.WaitHTTP(ctx, t.base+objects[0].path, 20*time.Second); err != nil {
 			return err
 		}
-		t.pgid = p.cmd.Process.Pid // each child leads its own process group
+		t.pgid = p.Pid() // each child leads its own process group
 		t.rounds = map[string][]measurement{}
 		for _, obj := range objects {
 			if err := fill(ctx, t, obj.path); err != nil {
@@ -351,7 +352,7 @@ type measurement struct {
 }
 
 func measure(ctx context.Context, t *target, path string, c int, d time.Duration, o *origin) (measurement, error) {
-	cpuBefore, cpuErr := groupCPU(t.pgid)
+	cpuBefore, cpuErr := proc.GroupCPU(t.pgid)
 	originBefore := o.requests.Load()
 	cfg := loadgen.DefaultConfig()
 	cfg.URLs = []string{t.base + path}
@@ -367,7 +368,7 @@ func measure(ctx context.Context, t *target, path string, c int, d time.Duration
 	}
 	cacheCPU := time.Duration(-1)
 	if cpuErr == nil {
-		if cpuAfter, err := groupCPU(t.pgid); err == nil {
+		if cpuAfter, err := proc.GroupCPU(t.pgid); err == nil {
 			cacheCPU = cpuAfter - cpuBefore
 		}
 	}

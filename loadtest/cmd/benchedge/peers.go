@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -125,8 +124,6 @@ func checkConfig(name string, args ...string) error {
 	}
 	return nil
 }
-
-var errNotReady = errors.New("not ready")
 
 // toolVersion is a peer's version line, e.g. "nginx/1.22.1".
 func toolVersion(bin string, args ...string) string {

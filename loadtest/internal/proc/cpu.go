@@ -1,4 +1,4 @@
-package main
+package proc
 
 import (
 	"bytes"
@@ -13,13 +13,13 @@ import (
 // which Linux fixes at 100 for user space on every architecture.
 const clockTick = 10 * time.Millisecond
 
-// groupCPU returns the CPU time (user + system) used so far by every
+// GroupCPU returns the CPU time (user + system) used so far by every
 // process in the process group pgid. Each balancer is started as the leader
 // of its own group, so this covers nginx's workers and HAProxy's threads as
 // well as the lb. Throughput on a shared machine moves with whatever else
 // runs; CPU time per request is the cost of the balancer itself and moves
 // much less, so the report shows both.
-func groupCPU(pgid int) (time.Duration, error) {
+func GroupCPU(pgid int) (time.Duration, error) {
 	entries, err := filepath.Glob("/proc/[0-9]*/stat")
 	if err != nil || len(entries) == 0 {
 		return 0, fmt.Errorf("no /proc here: %v", err)

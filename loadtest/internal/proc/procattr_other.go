@@ -1,9 +1,9 @@
 //go:build !linux
 
-package main
+package proc
 
 import "syscall"
 
 // childProcAttr: Pdeathsig is Linux-only; elsewhere the children are
-// stopped by benchedge's own cleanup.
+// stopped by the benchmark's own cleanup.
 func childProcAttr() *syscall.SysProcAttr { return nil }
