@@ -135,3 +135,21 @@ func TestEngineConfigError(t *testing.T) {
 		t.Fatalf("run() = %v, want an error naming LB_ENGINE", err)
 	}
 }
+
+// Without LB_ENGINE the fast path serves: it refuses a request with both
+// Content-Length and Transfer-Encoding, which the std engine would forward
+// as chunked (see the README).
+func TestFastEngineIsTheDefault(t *testing.T) {
+	backend := namedBackend(t, "b")
+	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": backend.URL, "LB_HEALTH_PATH": "off"})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(lb.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: lb\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("%v %v, want the fast path's 400", resp, err)
+	}
+}
