@@ -274,3 +274,21 @@ func l4Get(t *testing.T, addr string) string {
 	resp.Body.Close()
 	return resp.Header.Get("X-Served-By")
 }
+
+// With every backend drained, requests get a 503 that says so (not even
+// panic mode sends them to a drained backend).
+func TestAllDrained(t *testing.T) {
+	b := namedBackend(t, "b")
+	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": b.URL, "LB_ADMIN_TOKEN": adminToken})
+	addr := strings.TrimPrefix(b.URL, "http://")
+	if code, body := adminDo(t, "POST", lb.AdminURL+"/lb/backends/"+addr+"/drain", adminToken); code != http.StatusOK {
+		t.Fatalf("drain: %d %s", code, body)
+	}
+	if resp, body := get(t, lb.URL+"/", nil); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "no backend available") {
+		t.Errorf("all drained: %d %q, want 503 saying no backend is available", resp.StatusCode, body)
+	}
+	adminDo(t, "POST", lb.AdminURL+"/lb/backends/"+addr+"/undrain", adminToken)
+	if resp, body := get(t, lb.URL+"/", nil); resp.StatusCode != http.StatusOK || body != "b" {
+		t.Errorf("undrained: %d %q, want b", resp.StatusCode, body)
+	}
+}

@@ -138,7 +138,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				", and so is every other backend", http.StatusServiceUnavailable)
 			return
 		}
-		http.Error(w, "503 Service Unavailable: no backend available; none of LB_BACKENDS has resolved to an address yet", http.StatusServiceUnavailable)
+		http.Error(w, "503 Service Unavailable: no backend available; none has resolved to an address yet, or every one is drained", http.StatusServiceUnavailable)
 		return
 	}
 	body, ok := h.guardBody(w, r)
