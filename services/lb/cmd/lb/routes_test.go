@@ -202,3 +202,17 @@ func TestRoutesReloadKeepsBackendState(t *testing.T) {
 		t.Errorf("listing %+v, want a, b (drained), c", bes)
 	}
 }
+
+// L4 sees no host or path: it balances over the catch-all route's pool.
+func TestRoutesL4UsesCatchAllPool(t *testing.T) {
+	a, b := namedBackend(t, "a"), namedBackend(t, "b")
+	file := routesFile(t, fmt.Sprintf(`{"pools": {"apis": {"backends": %q}, "main": {"backends": %q}},
+	  "routes": [{"prefix": "/api", "pool": "apis"}, {"prefix": "/", "pool": "main"}]}`, a.URL, b.URL))
+	l4Addr := platformtest.FreeAddr(t)
+	platformtest.Start(t, run, map[string]string{"LB_ROUTES_FILE": file, "L4_LISTEN_ADDR": l4Addr})
+	for i := range 4 {
+		if by := l4Get(t, l4Addr); by != "b" {
+			t.Fatalf("L4 connection %d served by %q, want b (the pool of prefix /)", i, by)
+		}
+	}
+}
