@@ -55,7 +55,7 @@ type testLB struct {
 
 type lbOption func(*Config)
 
-func startLB(t *testing.T, backendURLs []string, opts ...lbOption) *testLB {
+func startLB(t testing.TB, backendURLs []string, opts ...lbOption) *testLB {
 	t.Helper()
 	var bs []*balancer.Backend
 	for _, s := range backendURLs {
