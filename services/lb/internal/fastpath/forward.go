@@ -95,7 +95,7 @@ func (c *clientConn) exchange(r *http.Request) {
 			return
 		}
 		c.writePlain(http.StatusServiceUnavailable, "",
-			"503 Service Unavailable: no backend available; none of LB_BACKENDS has resolved to an address yet")
+			"503 Service Unavailable: no backend available; none has resolved to an address yet, or every one is drained")
 		return
 	}
 	if limit := s.cfg.Proxy.MaxBodyBytes; limit > 0 && req.contentLength > limit {
