@@ -746,6 +746,7 @@ func (c *clientConn) respond(bc *backendConn, start time.Time) time.Duration {
 	}
 	o.str("\r\n")
 	bc.rd.consume(c.resHeadLen)
+	bodyFrom := o.written + int64(len(o.b))
 
 	// The body is not bounded by the try's deadline: a long download or an
 	// event stream is not a slow backend.
@@ -771,6 +772,7 @@ func (c *clientConn) respond(bc *backendConn, start time.Time) time.Duration {
 			err = writeError{ferr}
 		}
 	}
+	c.bodyBytes = max(o.written+int64(len(o.b))-bodyFrom, 0)
 	elapsed := time.Since(start)
 	b.Release()
 	s.cfg.Metrics.ObserveDuration(b, elapsed)
@@ -846,6 +848,7 @@ func (c *clientConn) writePlain(status int, backend, msg string) {
 	o.str("\r\n")
 	o.str(msg)
 	o.str("\n")
+	c.bodyBytes = int64(len(msg) + 1)
 	if o.flush() != nil {
 		c.closing = true
 	}

@@ -161,9 +161,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if s.draining.Load() {
 				break
 			}
-			var ne net.Error
-			if errors.As(aerr, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond) // e.g. out of file descriptors
+			// Out of file descriptors and the like pass: wait a little and
+			// accept again, as net/http's server does.
+			var te interface{ Temporary() bool }
+			if errors.As(aerr, &te) && te.Temporary() {
+				time.Sleep(10 * time.Millisecond)
 				continue
 			}
 			err = aerr
@@ -270,6 +272,9 @@ type clientConn struct {
 	resHeadLen int
 	closing    bool // close once this exchange is over
 	status     int  // the status the client got (499: none, it left)
+	// bodyBytes is the size of the body the client was sent (with chunk
+	// framing), for the access log.
+	bodyBytes int64
 
 	// For the instrumentation and policies that read the request: one
 	// http.Request per connection, refilled per request.
@@ -472,9 +477,21 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.setRequestID(r)
+	c.bodyBytes = 0
 	c.exchange(r)
 	w.WriteHeader(c.status)
+	if s.logRequests {
+		// The access log's "bytes": the writer below discards what it is
+		// given, so this costs no copy, only the count.
+		for n := c.bodyBytes; n > 0; {
+			k := int(min(n, int64(len(zeros))))
+			w.Write(zeros[:k])
+			n -= int64(k)
+		}
+	}
 }
+
+var zeros [16 << 10]byte
 
 // timeoutError is a try or request timeout of the lb's own, worded as the
 // std engine words it.
