@@ -503,7 +503,7 @@ func (c *clientConn) try(b *balancer.Backend, deadline time.Time, body []byte, s
 	// backend meanwhile (net/http's transport does the same).
 	replayable := !streamed && c.req.idempotent()
 	for attempt := 0; ; attempt++ {
-		bc, err := c.conn2(b, tryDeadline, attempt > 0, replayable)
+		bc, err := c.connTo(b, tryDeadline, attempt > 0, replayable)
 		if err != nil {
 			if isTimeout(err) && !time.Now().Before(tryDeadline) {
 				t.timedOut, err = true, limit
@@ -538,8 +538,8 @@ func (c *clientConn) try(b *balancer.Backend, deadline time.Time, body []byte, s
 // backend did answer, so the connection was not merely stale.
 var errHeadRead = errors.New("response head cut off")
 
-// conn2 returns a pooled connection to b, or dials one.
-func (c *clientConn) conn2(b *balancer.Backend, tryDeadline time.Time, fresh, replayable bool) (*backendConn, error) {
+// connTo returns a pooled connection to b, or dials one.
+func (c *clientConn) connTo(b *balancer.Backend, tryDeadline time.Time, fresh, replayable bool) (*backendConn, error) {
 	s := c.s
 	now := time.Now()
 	if !fresh {

@@ -9,8 +9,8 @@ import (
 )
 
 // bufSize is where every connection's buffers start; a read buffer grows
-// (up to the head limit) only for a head that does not fit, and shrinks
-// back once it is empty.
+// (up to the head limit) only for a head or small body that does not fit,
+// and shrinks back once it is empty, unless it is small enough to keep.
 const bufSize = 4 << 10
 
 var errHeadTooLarge = &headError{431, "request head too large"}
@@ -30,8 +30,10 @@ func (b *connReader) consume(n int) {
 	b.r += n
 	if b.r == b.w {
 		b.r, b.w = 0, 0
-		if len(b.buf) > bufSize {
-			b.buf = make([]byte, bufSize) // a big head was a one-off
+		if len(b.buf) > 2*maxBufferedBody {
+			// A big head was a one-off; a buffer that grew for bodies
+			// up to maxBufferedBody is kept, for the next one.
+			b.buf = make([]byte, bufSize)
 		}
 	}
 }
