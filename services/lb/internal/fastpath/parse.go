@@ -200,10 +200,13 @@ func (req *request) parseRequestLine(line []byte) error {
 			return errBadLine
 		}
 	}
-	for _, c := range req.target {
+	for i, c := range req.target {
 		// Visible ASCII only: no spaces, controls or raw UTF-8 (RFC 3986;
-		// a client encodes them).
+		// a client encodes them), and a % starts an escape.
 		if c <= ' ' || c >= 0x7f {
+			return errBadLine
+		}
+		if c == '%' && (i+2 >= len(req.target) || !isHex(req.target[i+1]) || !isHex(req.target[i+2])) {
 			return errBadLine
 		}
 	}
@@ -422,6 +425,8 @@ func hasPrefixFold(b []byte, prefix string) bool {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func isHex(c byte) bool { return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
 
 // isTokenChar reports whether c may appear in a token (RFC 9110 5.6.2).
 func isTokenChar(c byte) bool { return c < 0x80 && tokenTable[c] }

@@ -124,6 +124,8 @@ func TestParseRequestRefused(t *testing.T) {
 		{"Host with a slash", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400},
 		{"space in the target", "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", 400},
 		{"control in the target", "GET /a\x01 HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"broken escape in the target", "GET /a%2 HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"non-hex escape in the target", "GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400},
 		{"no version", "GET /\r\nHost: x\r\n\r\n", 400},
 		{"bad method", "G(ET / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
 		{"two spaces", "GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
