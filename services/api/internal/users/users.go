@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/singleflight"
 
 	"scalelab/services/api/internal/cache"
+	"scalelab/services/api/internal/flight"
 	"scalelab/services/api/internal/store"
 	"scalelab/services/platform"
 )
@@ -80,7 +80,7 @@ type Handler struct {
 	breaker Breaker
 	opts    Options
 	logger  *slog.Logger
-	flight  singleflight.Group
+	flight  flight.Group[result]
 	fence   *fence
 	orders  OrdersFunc
 	m       metrics
@@ -254,17 +254,16 @@ func (h *Handler) read(ctx context.Context, id int64) (result, error) {
 }
 
 // share runs fn once for every concurrent caller with the same key on this
-// replica. The work serves every waiter, so it must not die with the first
-// caller's request; the store's own timeout still bounds it.
+// replica (package flight: never a run that began before the caller came,
+// which would be a stale read). The run serves every waiter, so it does
+// not die with the first caller's request; the store's own timeout still
+// bounds it.
 func (h *Handler) share(ctx context.Context, key string, fn func(context.Context) (result, error)) (result, error) {
-	v, err, shared := h.flight.Do(key, func() (any, error) { return fn(context.WithoutCancel(ctx)) })
+	res, err, shared := h.flight.Do(ctx, key, fn)
 	if shared {
 		h.m.shared.Inc()
 	}
-	if err != nil {
-		return result{}, err
-	}
-	return v.(result), nil
+	return res, err
 }
 
 // load fills key for a miss. Only the holder of the lease reads the shard
