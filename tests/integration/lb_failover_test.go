@@ -280,19 +280,19 @@ func rawExchange(t *testing.T, lbURL, request string) (string, error) {
 
 // Requests shaped for smuggling (a body whose length two headers disagree
 // on, a transfer coding other than chunked, a malformed header name) are
-// refused at the lb and never reach a backend. (Content-Length together
-// with chunked Transfer-Encoding is not among them: Go's server, as RFC
-// 9112 6.3 allows an intermediary, drops the Content-Length and forwards a
-// clean chunked request; see the README.)
+// refused at the lb and never reach a backend. (This is the default engine,
+// `fast`; through net/http, Content-Length with chunked Transfer-Encoding is
+// re-framed rather than refused: see the README.)
 func TestLBRefusesSmugglingShapedRequests(t *testing.T) {
 	nw := newNetwork(t)
 	backend := replica(t, nw, "api-a")
 	lb := startService(t, nw, "lb", "lb", "/readyz", map[string]string{"LB_BACKENDS": "http://api-a:8080"})
 	cases := map[string]string{
-		"two different Content-Lengths": "POST /users HTTP/1.1\r\nHost: lb\r\nContent-Length: 6\r\nContent-Length: 5\r\n\r\nhello!",
-		"two Transfer-Encodings":        "POST /users HTTP/1.1\r\nHost: lb\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n",
-		"a coding other than chunked":   "POST /users HTTP/1.1\r\nHost: lb\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
-		"space before the colon":        "POST /users HTTP/1.1\r\nHost: lb\r\nContent-Length : 5\r\n\r\nhello",
+		"Content-Length and Transfer-Encoding": "POST /users HTTP/1.1\r\nHost: lb\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG",
+		"two different Content-Lengths":        "POST /users HTTP/1.1\r\nHost: lb\r\nContent-Length: 6\r\nContent-Length: 5\r\n\r\nhello!",
+		"two Transfer-Encodings":               "POST /users HTTP/1.1\r\nHost: lb\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n",
+		"a coding other than chunked":          "POST /users HTTP/1.1\r\nHost: lb\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+		"space before the colon":               "POST /users HTTP/1.1\r\nHost: lb\r\nContent-Length : 5\r\n\r\nhello",
 	}
 	for name, req := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -334,4 +334,66 @@ func TestLBCutsOffSlowClient(t *testing.T) {
 	if took >= 30*time.Second {
 		t.Errorf("half-sent request held for %v", took)
 	}
+}
+
+// Routes reloaded on SIGHUP under a steady load drop nothing: the table is
+// swapped whole, so requests go to the new pool from the signal on, and a
+// broken file is refused while the running table keeps serving.
+func TestLBReloadsRoutesOnSIGHUPUnderLoad(t *testing.T) {
+	nw := newNetwork(t)
+	replica(t, nw, "api-a")
+	replica(t, nw, "api-b")
+	routes := func(backend string) string {
+		return `{"pools": {"main": {"backends": "http://` + backend + `:8080"}}, "routes": [{"prefix": "/", "pool": "main"}]}`
+	}
+	const path = "/etc/scalelab/routes.json"
+	lb := startLab(t, nw, "lb", "lb", map[string]string{"LB_ROUTES_FILE": path, "LB_ROUTES_POLL": "0"},
+		configFile(path, routes("api-a")))
+	l := startLoad(lb.url, 4)
+	reload := func(content string) {
+		t.Helper()
+		if err := lb.ctr.CopyToContainer(context.Background(), []byte(content), path, 0o644); err != nil {
+			t.Fatalf("copy routes: %v", err)
+		}
+		if out, err := exec.Command("docker", "kill", "-s", "HUP", lb.ctr.GetContainerID()).CombinedOutput(); err != nil {
+			t.Fatalf("SIGHUP: %v: %s", err, out)
+		}
+	}
+	servedOnly := func(who string) func() bool {
+		return func() bool {
+			m := l.mark()
+			time.Sleep(300 * time.Millisecond)
+			got := l.since(m)
+			return len(got) == 1 && got[who] > 0
+		}
+	}
+	if _, ok := waitFor(5*time.Second, servedOnly("api-a")); !ok {
+		t.Fatalf("before the reload: %v, want api-a only", l.since(0))
+	}
+	reload(routes("api-b"))
+	if took, ok := waitFor(10*time.Second, servedOnly("api-b")); !ok {
+		t.Errorf("10 s after SIGHUP with a new pool, traffic is not on api-b only")
+	} else {
+		t.Logf("new routes served %v after SIGHUP", took.Round(100*time.Millisecond))
+	}
+	reload(`{"pools": {"main": {"backends": "http://api-a:8080"}}, "routes": [{"prefix": "/", "pool": "nowhere"}]}`)
+	time.Sleep(time.Second)
+	if !servedOnly("api-b")() {
+		t.Errorf("after a broken file, traffic moved: %v", l.since(0))
+	}
+	_, metrics := get(t, lb.admin+"/metrics")
+	if !strings.Contains(metrics, `scalelab_lb_config_reloads_total{result="failure"} 1`) {
+		t.Errorf("the refused reload is not counted:\n%s", grepLines(metrics, "scalelab_lb_config_reloads_total"))
+	}
+	l.finish(t)
+}
+
+func grepLines(text, prefix string) string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
