@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -60,4 +61,19 @@ func serveBackend(ctx context.Context, args []string) error {
 	traffic.Close()
 	adminSrv.Close()
 	return nil
+}
+
+// backendConns reads how many connections a backend has accepted so far.
+func backendConns(ctx context.Context, adminAddr string) (int64, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+adminAddr+"/conns", nil)
+	resp, err := (&http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}).Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 }

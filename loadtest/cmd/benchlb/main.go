@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"scalelab/loadtest/internal/loadgen"
+	"scalelab/loadtest/internal/proc"
 )
 
 // runCap bounds the whole program, setup included.
@@ -120,7 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	root, err := findWorkspaceRoot(".")
+	root, err := proc.WorkspaceRoot(".")
 	if err != nil {
 		return err
 	}
@@ -135,14 +136,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer os.RemoveAll(tmp)
 
 	progress("building the lb")
-	lbBin, err := buildLB(ctx, root, tmp)
+	lbBin, err := proc.Build(ctx, root, tmp, "services/lb/cmd/lb")
 	if err != nil {
 		return err
 	}
 
-	var all procs
-	defer func() { all.stop() }()
-	addrs, err := freeAddrs(12)
+	var all proc.Group
+	defer func() { all.Stop() }()
+	addrs, err := proc.FreeAddrs(12)
 	if err != nil {
 		return err
 	}
@@ -154,18 +155,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var backendURLs []string
 	for i, a := range backendAddrs {
 		name := fmt.Sprintf("backend-%d", i+1)
-		p, err := startProc(name, tmp, self, []string{"backend", name, a, backendAdmins[i]}, nil)
+		p, err := proc.Start(name, tmp, self, []string{"backend", name, a, backendAdmins[i]}, nil)
 		if err != nil {
 			return err
 		}
 		all = append(all, p)
-		if err := p.waitHTTP(ctx, "http://"+a+"/", 10*time.Second); err != nil {
+		if err := p.WaitHTTP(ctx, "http://"+a+"/", 10*time.Second); err != nil {
 			return err
 		}
 		backendURLs = append(backendURLs, "http://"+a)
 	}
 
-	lb, err := startProc("lb", tmp, lbBin, nil, map[string]string{
+	lb, err := proc.Start("lb", tmp, lbBin, nil, map[string]string{
 		"LB_BACKENDS":    strings.Join(backendURLs, ","),
 		"LISTEN_ADDR":    lbHTTP,
 		"ADMIN_ADDR":     lbAdmin,
@@ -180,7 +181,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	all = append(all, lb)
 	// The fast path in a process of its own, so that its CPU time is its own.
-	lbFast, err := startProc("lb-fast", tmp, lbBin, nil, map[string]string{
+	lbFast, err := proc.Start("lb-fast", tmp, lbBin, nil, map[string]string{
 		"LB_BACKENDS": strings.Join(backendURLs, ","),
 		"LISTEN_ADDR": lbFastHTTP,
 		"ADMIN_ADDR":  lbFastAdmin,
@@ -200,7 +201,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := checkConfig(nginxBin, append(nginxArgs, "-t", "-q")...); err != nil {
 		return err
 	}
-	nginx, err := startProc("nginx", tmp, nginxBin, append(nginxArgs, "-g", "daemon off;"), nil)
+	nginx, err := proc.Start("nginx", tmp, nginxBin, append(nginxArgs, "-g", "daemon off;"), nil)
 	if err != nil {
 		return err
 	}
@@ -213,7 +214,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := checkConfig(haproxyBin, "-c", "-q", "-f", haproxyConf); err != nil {
 		return err
 	}
-	haproxy, err := startProc("haproxy", tmp, haproxyBin, []string{"-db", "-f", haproxyConf}, nil)
+	haproxy, err := proc.Start("haproxy", tmp, haproxyBin, []string{"-db", "-f", haproxyConf}, nil)
 	if err != nil {
 		return err
 	}
@@ -228,13 +229,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{name: "lb L4", url: "http://" + lbL4 + "/"},
 		{name: "HAProxy tcp", url: "http://" + haproxyTCP + "/"},
 	}
-	owner := map[string]*proc{"lb L7 std": lb, "lb L7 fast": lbFast, "lb L4": lb, "nginx (keepalive)": nginx, "HAProxy http (reuse)": haproxy, "HAProxy tcp": haproxy}
+	owner := map[string]*proc.Proc{"lb L7 std": lb, "lb L7 fast": lbFast, "lb L4": lb, "nginx (keepalive)": nginx, "HAProxy http (reuse)": haproxy, "HAProxy tcp": haproxy}
 	for _, t := range targets {
 		if p := owner[t.name]; p != nil {
-			if err := p.waitHTTP(ctx, t.url, 15*time.Second); err != nil {
+			if err := p.WaitHTTP(ctx, t.url, 15*time.Second); err != nil {
 				return err
 			}
-			t.pgid = p.cmd.Process.Pid // each child leads its own process group
+			t.pgid = p.Pid() // each child leads its own process group
 		}
 	}
 
@@ -292,7 +293,7 @@ func measure(ctx context.Context, t *target, c int, d time.Duration, backendAdmi
 	}
 	cpuBefore, cpuErr := time.Duration(0), error(nil)
 	if t.pgid != 0 {
-		cpuBefore, cpuErr = groupCPU(t.pgid)
+		cpuBefore, cpuErr = proc.GroupCPU(t.pgid)
 	}
 	cfg := loadgen.DefaultConfig()
 	cfg.URLs = []string{t.url}
@@ -312,7 +313,7 @@ func measure(ctx context.Context, t *target, c int, d time.Duration, backendAdmi
 	}
 	proxyCPU := time.Duration(-1)
 	if t.pgid != 0 && cpuErr == nil {
-		if cpuAfter, err := groupCPU(t.pgid); err == nil {
+		if cpuAfter, err := proc.GroupCPU(t.pgid); err == nil {
 			proxyCPU = cpuAfter - cpuBefore
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"scalelab/loadtest/internal/proc"
 )
 
 func noPath(string) (string, error) { return "", errors.New("not in PATH") }
@@ -80,7 +82,7 @@ func TestSummarize(t *testing.T) {
 
 // The backend answers with its name and counts connections, not requests.
 func TestBackendCountsConnections(t *testing.T) {
-	addrs, err := freeAddrs(2)
+	addrs, err := proc.FreeAddrs(2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,17 +139,5 @@ func TestBackendCountsConnections(t *testing.T) {
 	}
 	if after-before != 2 {
 		t.Fatalf("backend counted %d new connections for 4 requests over 2 connections, want 2", after-before)
-	}
-}
-
-func TestParseStat(t *testing.T) {
-	// A command name with spaces and parentheses, as /proc allows.
-	line := []byte("4242 (nginx: worker (x)) S 4240 4240 4240 0 -1 4194624 300 0 0 0 123 45 0 0 20 0 1 0 100 0 0\n")
-	pg, ticks, ok := parseStat(line)
-	if !ok || pg != 4240 || ticks != 168 {
-		t.Fatalf("parseStat = %d, %d, %v; want group 4240, 123+45 ticks", pg, ticks, ok)
-	}
-	if _, _, ok := parseStat([]byte("garbage")); ok {
-		t.Fatal("parseStat accepted a line without fields")
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -125,5 +124,3 @@ func checkConfig(name string, args ...string) error {
 	}
 	return nil
 }
-
-var errNotReady = errors.New("not ready")

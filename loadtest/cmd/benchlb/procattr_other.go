@@ -1,9 +1,0 @@
-//go:build !linux
-
-package main
-
-import "syscall"
-
-// childProcAttr: Pdeathsig is Linux-only; elsewhere the children are
-// stopped by benchlb's own cleanup.
-func childProcAttr() *syscall.SysProcAttr { return nil }
