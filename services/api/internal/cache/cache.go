@@ -10,6 +10,7 @@
 //     back after the invalidation: its fill finds the lease gone. Other
 //     readers that miss meanwhile see the lease taken and wait for the
 //     holder's value instead of all reading the database (the stampede).
+//
 //   - Versions. Write-through sets the value from the writer, and two
 //     writers may reach Redis in the other order than they reached the
 //     database; each row carries a version bumped under the row lock, and a
@@ -95,17 +96,26 @@ func (c *Cache) Get(ctx context.Context, trustKey, key string) ([]byte, error) {
 }
 
 // MGet returns the cached values of keys in one round trip: nil where a key
-// is not cached or its trust key (trustKeys[i]) is absent.
+// is not cached or its trust key (trustKeys[i]) is absent. Each trust key
+// is asked for once, however many of the keys share it.
 func (c *Cache) MGet(ctx context.Context, keys, trustKeys []string) ([][]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	vals, err := c.rdb.MGet(ctx, append(append([]string(nil), keys...), trustKeys...)...).Result()
+	ask := append([]string(nil), keys...)
+	at := map[string]int{} // trust key -> its index in ask
+	for _, tk := range trustKeys {
+		if _, ok := at[tk]; !ok {
+			at[tk] = len(ask)
+			ask = append(ask, tk)
+		}
+	}
+	vals, err := c.rdb.MGet(ctx, ask...).Result()
 	if err != nil {
 		return nil, err
 	}
 	out := make([][]byte, len(keys))
 	for i := range keys {
-		if s, ok := vals[i].(string); ok && vals[len(keys)+i] != nil {
+		if s, ok := vals[i].(string); ok && vals[at[trustKeys[i]]] != nil {
 			out[i] = []byte(s)
 		}
 	}

@@ -82,8 +82,10 @@ type Handler struct {
 	logger  *slog.Logger
 	flight  flight.Group[result]
 	fence   *fence
-	orders  OrdersFunc
-	m       metrics
+	// trustKeys[i] is cache.TrustKey(i).
+	trustKeys []string
+	orders    OrdersFunc
+	m         metrics
 }
 
 // NewHandler builds the users handler; its metrics are registered on reg.
@@ -91,6 +93,9 @@ type Handler struct {
 // trust in the background (see fence).
 func NewHandler(ctx context.Context, st *store.Store, c *cache.Cache, b Breaker, ids IDs, opts Options, logger *slog.Logger, reg prometheus.Registerer) *Handler {
 	h := &Handler{store: st, ids: ids, cache: c, breaker: b, opts: opts, logger: logger, m: newMetrics(reg)}
+	for i := range st.Shards() {
+		h.trustKeys = append(h.trustKeys, cache.TrustKey(i))
+	}
 	if opts.Strategy != NoCache {
 		h.fence = newFence(st, c, b, opts.TrustTTL, logger, reg)
 		go h.fence.run(ctx)
@@ -106,7 +111,9 @@ func (h *Handler) TrustCache(ctx context.Context) {
 	}
 }
 
-func (h *Handler) trustKey(id int64) string { return cache.TrustKey(h.store.ShardOf(id)) }
+// trustKey names the trust of id's shard; the names are made once, not on
+// every read.
+func (h *Handler) trustKey(id int64) string { return h.trustKeys[h.store.ShardOf(id)] }
 
 // result is a user read: its JSON (or absent), and where it came from.
 type result struct {

@@ -88,7 +88,7 @@ type Config struct {
 type Cache struct {
 	cfg     Config
 	policy  Policy
-	name    string // in Cache-Status
+	name    string // in Cache-Status, already an sf-item
 	store   *store.Store[*Object]
 	metrics *Metrics
 	flight  singleflight.Group
@@ -149,7 +149,7 @@ func New(cfg Config, st *store.Store[*Object], m *Metrics) *Cache {
 		name = "scalelab-edge"
 	}
 	return &Cache{
-		cfg: cfg, store: st, metrics: m, name: name,
+		cfg: cfg, store: st, metrics: m, name: sfItem(name),
 		policy: Policy{MaxObjectBytes: cfg.MaxObjectBytes, HeuristicMax: cfg.HeuristicMax},
 		fills:  semaphore.NewWeighted(cfg.FillBytes),
 	}
@@ -361,7 +361,7 @@ type cacheStatus struct {
 // answered.
 func (c *Cache) statusValue(cs cacheStatus, e *Entry, now time.Time) string {
 	var b strings.Builder
-	b.WriteString(sfItem(c.name))
+	b.WriteString(c.name)
 	if cs.hit {
 		b.WriteString("; hit")
 	}
@@ -1199,19 +1199,5 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 func joinValues(h http.Header, name string) string {
-	vs := h.Values(name)
-	switch len(vs) {
-	case 0:
-		return ""
-	case 1:
-		return vs[0]
-	}
-	var b bytes.Buffer
-	for i, v := range vs {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(v)
-	}
-	return b.String()
+	return strings.Join(h.Values(name), ",")
 }

@@ -1,6 +1,7 @@
 package fastpath
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -233,15 +234,19 @@ func (c *clientConn) mayRetry(retry bool, tries int, deadline time.Time, streame
 
 // next picks another backend, not tried yet, within the retry budget.
 func (c *clientConn) next(r *http.Request, avail []*balancer.Backend, failed *balancer.Backend) *balancer.Backend {
+	next := c.untried(r, avail, failed)
+	if next != nil {
+		c.s.cfg.Metrics.ObserveRetry(failed)
+	}
+	return next
+}
+
+// untried records failed as tried and picks one of the others, within the
+// retry budget; nil when there is none or the budget is spent.
+func (c *clientConn) untried(r *http.Request, avail []*balancer.Backend, failed *balancer.Backend) *balancer.Backend {
 	s := c.s
 	c.tried = append(c.tried, failed)
-	rest := make([]*balancer.Backend, 0, len(avail))
-	for _, b := range avail {
-		if !containsBackend(c.tried, b) {
-			rest = append(rest, b)
-		}
-	}
-	next, _ := c.pick(r, rest)
+	next, _ := c.pick(r, balancer.Without(avail, c.tried))
 	if next == nil {
 		return nil
 	}
@@ -249,17 +254,7 @@ func (c *clientConn) next(r *http.Request, avail []*balancer.Backend, failed *ba
 		s.cfg.Metrics.ObserveBudgetExhausted()
 		return nil
 	}
-	s.cfg.Metrics.ObserveRetry(failed)
 	return next
-}
-
-func containsBackend(s []*balancer.Backend, b *balancer.Backend) bool {
-	for _, x := range s {
-		if x == b {
-			return true
-		}
-	}
-	return false
 }
 
 // endTry closes the books of a try: in-flight count, duration.
@@ -460,27 +455,11 @@ func isHopByHop(name []byte) bool {
 
 func namedIn(name []byte, named [][]byte) bool {
 	for _, n := range named {
-		if len(n) == len(name) && equalFoldBytes(n, name) {
+		if bytes.EqualFold(n, name) {
 			return true
 		}
 	}
 	return false
-}
-
-func equalFoldBytes(a, b []byte) bool {
-	for i := range a {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // try sends the request to b and reads the response head into c.res. Its
@@ -905,13 +884,7 @@ func (c *clientConn) pick(r *http.Request, avail []*balancer.Backend) (b, first 
 	if b == nil || limit <= 0 || b.InFlight() < int64(limit) {
 		return b, b
 	}
-	room := make([]*balancer.Backend, 0, len(avail))
-	for _, x := range avail {
-		if x.InFlight() < int64(limit) {
-			room = append(room, x)
-		}
-	}
-	return s.cfg.Policy.Pick(r, room), b
+	return s.cfg.Policy.Pick(r, balancer.WithRoom(avail, limit)), b
 }
 
 // nextWithRoom is another backend for a request whose backend filled up
@@ -922,20 +895,5 @@ func (c *clientConn) nextWithRoom(r *http.Request, avail []*balancer.Backend, fu
 	if !c.mayRetry(retry, tries, deadline, streamed, t) {
 		return nil
 	}
-	c.tried = append(c.tried, full)
-	rest := make([]*balancer.Backend, 0, len(avail))
-	for _, b := range avail {
-		if !containsBackend(c.tried, b) {
-			rest = append(rest, b)
-		}
-	}
-	next, _ := c.pick(r, rest)
-	if next == nil {
-		return nil
-	}
-	if s := c.s; s.cfg.Proxy.Budget != nil && !s.cfg.Proxy.Budget.Retry() {
-		s.cfg.Metrics.ObserveBudgetExhausted()
-		return nil
-	}
-	return next
+	return c.untried(r, avail, full)
 }

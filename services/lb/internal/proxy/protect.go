@@ -129,17 +129,6 @@ func (e *atLimitError) Error() string {
 	return fmt.Sprintf("backend %s at its concurrency limit (LB_MAX_REQUESTS_PER_BACKEND=%d)", e.addr, e.limit)
 }
 
-// belowLimit returns the backends with room for one more request.
-func belowLimit(backends []*balancer.Backend, limit int) []*balancer.Backend {
-	out := make([]*balancer.Backend, 0, len(backends))
-	for _, b := range backends {
-		if b.InFlight() < int64(limit) {
-			out = append(out, b)
-		}
-	}
-	return out
-}
-
 // pick chooses among backends, avoiding those at the concurrency limit: the
 // policy's choice when it has room, else the policy's choice among those
 // that do (so a full backend sheds load to its peers before anything is
@@ -151,5 +140,5 @@ func (h *Handler) pick(r *http.Request, backends []*balancer.Backend) (b, first 
 	if b == nil || limit <= 0 || b.InFlight() < int64(limit) {
 		return b, b
 	}
-	return h.policy.Pick(r, belowLimit(backends, limit)), b
+	return h.policy.Pick(r, balancer.WithRoom(backends, limit)), b
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,7 +71,7 @@ func (rt roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 		tried = append(tried, b)
-		next, _ := h.pick(out, without(h.pool.Available(), tried))
+		next, _ := h.pick(out, balancer.Without(h.pool.Available(), tried))
 		if next == nil {
 			return resp, err
 		}
@@ -112,16 +111,6 @@ func idempotent(r *http.Request) bool {
 func isDial(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
-}
-
-func without(backends, tried []*balancer.Backend) []*balancer.Backend {
-	out := make([]*balancer.Backend, 0, len(backends))
-	for _, b := range backends {
-		if !slices.Contains(tried, b) {
-			out = append(out, b)
-		}
-	}
-	return out
 }
 
 // try sends out to b. Its timeout covers connecting and waiting for the
