@@ -120,3 +120,6 @@ bench-edge: ## measure the edge's hit path against Varnish and nginx proxy_cache
 	fi
 	go run ./loadtest/cmd/benchedge $(BENCH_EDGE_FLAGS)
 	go test -count=1 -v -run TestReportHitRatio ./services/edge/internal/store
+
+# Each area of the lab keeps its own targets in mk/<area>.mk.
+include $(sort $(wildcard mk/*.mk))
