@@ -35,9 +35,6 @@ ifeq ($(GRAFANA),1)
 COMPOSE_PROFILES_FLAG := --profile grafana
 endif
 
-GO_MODULES := ./services/platform/... ./services/lb/... ./services/api/... ./services/edge/... \
-              ./services/origin/... ./loadtest/... ./tests/...
-
 .PHONY: help
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -91,10 +88,15 @@ logs: ## follow the logs of every service
 ps: ## show the containers and their health
 	$(COMPOSE) ps
 
+# Both print a summary (what ran, passed, failed, was skipped) and their
+# duration; docs/tests.md says what each runs.
+.PHONY: unit
+unit: ## unit tests of every module with the race detector, no containers (about a minute)
+	tests/run.sh unit
+
 .PHONY: test
-test: images ## run every test: unit, integration (testcontainers) and whole-stack
-	go vet $(GO_MODULES)
-	go test -count=1 -timeout 40m $(GO_MODULES)
+test: images ## every test: `make unit`, then integration (testcontainers) and whole-stack, one package at a time
+	tests/run.sh all
 
 .PHONY: bench-api
 bench-api: images ## measure the api against Redis and PostgreSQL directly: hit, miss, stampede, hit ratio (~1 min)

@@ -23,6 +23,16 @@ import (
 	"scalelab/services/platform/platformtest"
 )
 
+// Skip skips t under -short: `make unit` runs `go test -short` and starts no
+// container; `make test` runs the tests skipped here afterwards, one package
+// at a time, and its summary counts them by this message.
+func Skip(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs containers: skipped by -short (make unit); make test runs it")
+	}
+}
+
 // Image returns the environment variable name, or def.
 func Image(name, def string) string {
 	if v := os.Getenv(name); v != "" {
@@ -47,6 +57,7 @@ func (p *Postgres) DSN(db string) string {
 // "-c", "shared_preload_libraries=pg_stat_statements").
 func StartPostgres(t testing.TB, db string, flags ...string) *Postgres {
 	t.Helper()
+	Skip(t)
 	ctx := context.Background()
 	opts := []testcontainers.ContainerCustomizer{
 		testcontainers.WithEnv(map[string]string{"POSTGRES_PASSWORD": "test", "POSTGRES_DB": db}),
@@ -123,6 +134,7 @@ type Redis struct {
 // address by the clients that knew it.
 func StartRedis(t testing.TB, flags ...string) *Redis {
 	t.Helper()
+	Skip(t)
 	ctx := context.Background()
 	_, hostPort, _ := net.SplitHostPort(platformtest.FreeAddr(t))
 	opts := []testcontainers.ContainerCustomizer{

@@ -1,25 +1,33 @@
 package shard
 
 import (
-	"hash/crc32"
 	"strconv"
 	"testing"
 )
 
 func TestModuloMatchesGuide(t *testing.T) {
-	// The guide's example: with 3 shards, Alice and Charlie share a shard.
+	// The guide's example puts Alice on shard 1, Bob on 2 and Charlie on 1
+	// of 3; the others are crc32 checksums worked out once and written down
+	// (crc32("42") = 841265288, crc32("1") = 2212294583), so the test cannot
+	// share a mistake with the code. With 4 shards most keys move.
 	tests := []struct {
-		key  string
-		want int
+		key      string
+		of3, of4 int
 	}{
-		{"Alice", int(crc32.ChecksumIEEE([]byte("Alice")) % 3)},
-		{"Bob", int(crc32.ChecksumIEEE([]byte("Bob")) % 3)},
-		{"42", int(crc32.ChecksumIEEE([]byte("42")) % 3)},
+		{"Alice", 1, 3},
+		{"Bob", 2, 0},
+		{"Charlie", 1, 2},
+		{"42", 2, 0},
+		{"1", 2, 3},
+		{"2", 1, 1},
+		{"6", 1, 0},
 	}
-	r := Modulo{N: 3}
 	for _, tt := range tests {
-		if got := r.Shard(tt.key); got != tt.want {
-			t.Errorf("Shard(%q) = %d, want %d", tt.key, got, tt.want)
+		if got := (Modulo{N: 3}).Shard(tt.key); got != tt.of3 {
+			t.Errorf("Modulo{3}.Shard(%q) = %d, want %d", tt.key, got, tt.of3)
+		}
+		if got := (Modulo{N: 4}).Shard(tt.key); got != tt.of4 {
+			t.Errorf("Modulo{4}.Shard(%q) = %d, want %d", tt.key, got, tt.of4)
 		}
 	}
 }

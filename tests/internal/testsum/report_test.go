@@ -1,0 +1,93 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// unitJSON is a short -short run: a pass, a skip of its own, two tests
+// needing containers (one skipping in a subtest) and a failure.
+const unitJSON = `{"Action":"run","Package":"p/a","Test":"TestOK"}
+{"Action":"pass","Package":"p/a","Test":"TestOK"}
+{"Action":"output","Package":"p/a","Test":"TestLocal","Output":"    x_test.go:9: localhost does not resolve\n"}
+{"Action":"output","Package":"p/a","Test":"TestLocal","Output":"--- SKIP: TestLocal (0.00s)\n"}
+{"Action":"skip","Package":"p/a","Test":"TestLocal"}
+{"Action":"output","Package":"p/a","Test":"TestDB","Output":"    c.go:5: needs containers: skipped by -short\n"}
+{"Action":"skip","Package":"p/a","Test":"TestDB"}
+{"Action":"output","Package":"p/b","Test":"TestStack/up","Output":"    c.go:5: needs containers: skipped by -short\n"}
+{"Action":"skip","Package":"p/b","Test":"TestStack/up"}
+{"Action":"pass","Package":"p/b","Test":"TestStack"}
+{"Action":"pass","Package":"p/a"}
+{"Action":"pass","Package":"p/b"}
+`
+
+func load_(t *testing.T, s string) stream {
+	t.Helper()
+	c := newCollector(nil)
+	if err := read(strings.NewReader(s), c); err != nil {
+		t.Fatal(err)
+	}
+	return c.stream
+}
+
+func TestDeferredByPackageNamesTopLevelTests(t *testing.T) {
+	got := load_(t, unitJSON).deferredByPackage()
+	if len(got) != 2 || strings.Join(got["p/a"], ",") != "TestDB" || strings.Join(got["p/b"], ",") != "TestStack" {
+		t.Fatalf("deferred = %v, want p/a: TestDB, p/b: TestStack", got)
+	}
+}
+
+func TestReportUnitAloneCountsContainerTestsAsSkipped(t *testing.T) {
+	var out strings.Builder
+	if !report(&out, []phase{{"unit", load_(t, unitJSON)}}, 0) {
+		t.Fatal("report failed a run without failures")
+	}
+	for _, want := range []string{
+		"unit: 2 passed, 0 failed, 1 skipped, 2 needing containers\n",
+		"  p/a TestLocal: x_test.go:9: localhost does not resolve\n",
+		"  p/a: 1 needing containers (make test runs them): TestDB\n",
+		"total: 2 passed, 0 failed, 3 skipped\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !strings.HasSuffix(out.String(), "total: 2 passed, 0 failed, 3 skipped\n") {
+		t.Errorf("the plain closing line is not last:\n%s", out.String())
+	}
+}
+
+func TestReportCountsContainerPhaseAndFailsOnATestNeverRun(t *testing.T) {
+	containers := `{"Action":"pass","Package":"p/a","Test":"TestDB"}
+{"Action":"output","Package":"p/a","Test":"TestDB2","Output":"    db_test.go:3: boom\n"}
+{"Action":"fail","Package":"p/a","Test":"TestDB2"}
+{"Action":"fail","Package":"p/a"}
+`
+	var out strings.Builder
+	ok := report(&out, []phase{{"unit", load_(t, unitJSON)}, {"containers", load_(t, containers)}}, 0)
+	if ok {
+		t.Fatal("report passed a run with a failure")
+	}
+	for _, want := range []string{
+		"unit: 2 passed, 0 failed, 1 skipped, 2 needing containers (run below)\n",
+		"containers: 1 passed, 1 failed, 0 skipped\n",
+		"  p/a TestDB2\n",
+		"  p/b: needing containers but never run: TestStack\n",
+		"total: 3 passed, 2 failed, 1 skipped\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestBuildFailureIsAFailure(t *testing.T) {
+	s := load_(t, `{"ImportPath":"p/c [p/c.test]","Action":"build-output","Output":"c.go:1: syntax error\n"}
+{"ImportPath":"p/c [p/c.test]","Action":"build-fail"}
+{"Action":"output","Package":"p/c","Output":"FAIL\tp/c [build failed]\n"}
+{"Action":"fail","Package":"p/c","FailedBuild":"p/c [p/c.test]"}
+`)
+	if n := s.counts(); n.failed != 1 {
+		t.Fatalf("failed = %d, want 1 for a package that did not build", n.failed)
+	}
+}

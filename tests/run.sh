@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs the tests of every module of go.work (docs/tests.md):
+#   tests/run.sh unit   go vet, then `go test -short -race`: no container
+#                       starts (the shared container helpers skip under
+#                       -short); a minute or so.
+#   tests/run.sh all    the same, then every test that skipped for want of
+#                       containers, one package at a time (two packages of
+#                       containers at once on two cores starve each other),
+#                       the whole-stack package under the stack lock.
+# Either ends with a summary (tests/internal/testsum): what ran, passed,
+# failed and was skipped, and how long it took.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:?usage: tests/run.sh unit|all}
+out=${TEST_OUT:-.test-results}
+start=$(date +%s)
+mkdir -p "$out" && rm -f "$out"/*.json
+go build -o "$out/testsum" ./tests/internal/testsum || exit 1
+sum=$out/testsum
+
+mapfile -t modules < <(go list -m -f '{{.Dir}}' | sed "s|^$PWD|.|; s|\$|/...|")
+echo "== go vet ${modules[*]}"
+go vet "${modules[@]}" || exit 1
+
+echo "== unit: go test -short -race (no containers)"
+status=0
+go test -short -race -count=1 -timeout 10m -json "${modules[@]}" | "$sum" record "$out/unit.json" || status=1
+if [ "$mode" = unit ] || [ "$status" != 0 ]; then
+  "$sum" report -since "$start" unit="$out/unit.json" || status=1
+  exit "$status"
+fi
+
+touch "$out/containers.json"
+while IFS=$'\t' read -r pkg tests; do
+  lock=()
+  case $pkg in */tests/stack) lock=(flock /tmp/scalelab-stack.lock) ;; esac
+  echo "== containers: $pkg $tests"
+  "${lock[@]}" go test -count=1 -timeout 30m -json -run "$tests" "$pkg" |
+    "$sum" record "$out/package.json" || status=1
+  cat "$out/package.json" >>"$out/containers.json"
+done < <("$sum" deferred "$out/unit.json" | sort)
+"$sum" report -since "$start" unit="$out/unit.json" containers="$out/containers.json" || status=1
+exit "$status"
