@@ -61,6 +61,8 @@ images: check deps ## build every image (IMAGES=local: without a registry)
 
 .PHONY: up
 up: images ## build what is missing, start the stack, wait until healthy
+	@# .env carries this run's images, project and ports to plain compose commands.
+	deploy/write-env.sh
 	$(COMPOSE) $(COMPOSE_PROFILES_FLAG) up -d --no-build
 	deploy/wait-healthy.sh
 	@b=$${SCALELAB_BIND:-127.0.0.1}; \
