@@ -4,7 +4,6 @@
 package stack
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
@@ -33,79 +32,6 @@ var ports = map[string]string{
 }
 
 func url_(portVar, path string) string { return "http://127.0.0.1:" + ports[portVar] + path }
-
-type stack struct {
-	t       *testing.T
-	root    string
-	compose []string
-	env     []string
-}
-
-// composeCommand is COMPOSE as the Makefile sets it, or whichever of Compose
-// v2 and docker-compose 1.29 is installed.
-func composeCommand(t *testing.T) []string {
-	if c := strings.Fields(os.Getenv("COMPOSE")); len(c) > 0 {
-		return c
-	}
-	if exec.Command("docker", "compose", "version").Run() == nil {
-		return []string{"docker", "compose"}
-	}
-	if _, err := exec.LookPath("docker-compose"); err == nil {
-		return []string{"docker-compose"}
-	}
-	t.Fatal("neither `docker compose` nor `docker-compose` is installed")
-	return nil
-}
-
-func (s *stack) run(args ...string) (string, error) {
-	cmd := exec.Command(s.compose[0], append(s.compose[1:], args...)...)
-	cmd.Dir = s.root
-	cmd.Env = s.env
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
-}
-
-func (s *stack) mustRun(args ...string) string {
-	s.t.Helper()
-	out, err := s.run(args...)
-	if err != nil {
-		s.t.Fatalf("%s %s: %v\n%s", strings.Join(s.compose, " "), strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
-func startStack(t *testing.T) *stack {
-	t.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(), "COMPOSE_PROJECT_NAME="+project, "SCALELAB_BIND=127.0.0.1")
-	for k, v := range ports {
-		env = append(env, k+"="+v)
-	}
-	s := &stack{t: t, root: root, compose: composeCommand(t), env: env}
-	s.run("down", "--volumes", "--remove-orphans") // leftovers of an interrupted run
-	t.Cleanup(func() {
-		if t.Failed() {
-			out, _ := s.run("logs", "--tail", "40")
-			t.Logf("compose logs:\n%s", out)
-		}
-		if out, err := s.run("down", "--volumes", "--remove-orphans"); err != nil {
-			t.Errorf("compose down: %v\n%s", err, out)
-		}
-	})
-	s.mustRun("up", "-d")
-	wait := exec.Command(filepath.Join(root, "deploy", "wait-healthy.sh"))
-	wait.Dir = root
-	wait.Env = append(env, "COMPOSE="+strings.Join(s.compose, " "), "WAIT_TIMEOUT=300")
-	if out, err := wait.CombinedOutput(); err != nil {
-		t.Fatalf("stack not healthy: %v\n%s", err, out)
-	}
-	return s
-}
 
 type answer struct {
 	status int
