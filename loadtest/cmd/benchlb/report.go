@@ -84,7 +84,8 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("%.2fx", a/b)
 }
 
-// comparisons are the ratios the issue asks for, ours first.
+// comparisons are the ratios the report prints, ours first, each with the
+// goal printed beside it (none where the ratio only informs).
 var comparisons = []struct{ ours, peer, goal string }{
 	{"lb L7 fast", "nginx (keepalive)", "req/s >= 1.0x, p99 <= 1.0x"},
 	{"lb L7 fast", "HAProxy http (reuse)", "req/s >= 1.0x, p99 <= 1.0x"},
