@@ -96,6 +96,10 @@ ps: ## show the containers and their health
 unit: ## unit tests of every module with the race detector, no containers (about a minute)
 	tests/run.sh unit
 
+.PHONY: fuzz
+fuzz: ## fuzz every Fuzz target, FUZZ_TIME each (10s) and FuzzParseRequest FUZZ_LONG_TIME (60s): about 4 min
+	tests/fuzz.sh
+
 .PHONY: test
 test: images ## every test: `make unit`, then integration (testcontainers) and whole-stack, one package at a time
 	tests/run.sh all
