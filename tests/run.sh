@@ -3,10 +3,12 @@
 #   tests/run.sh unit   go vet, then `go test -short -race`: no container
 #                       starts (the shared container helpers skip under
 #                       -short); a minute or so.
-#   tests/run.sh all    the same, then every test that skipped for want of
-#                       containers, one package at a time (two packages of
-#                       containers at once on two cores starve each other),
-#                       the whole-stack package under the stack lock.
+#   tests/run.sh all    the same, then every test that skipped under -short
+#                       saying "make test runs it" (those that need
+#                       containers, and any too long for make unit), one
+#                       package at a time (two packages of containers at
+#                       once on two cores starve each other), the whole-stack
+#                       package under the stack lock.
 # Either ends with a summary (tests/internal/testsum): what ran, passed,
 # failed and was skipped, and how long it took.
 set -uo pipefail

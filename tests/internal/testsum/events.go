@@ -21,9 +21,11 @@ type event struct {
 	FailedBuild string
 }
 
-// containerMark is the start of the message with which the shared
-// container helpers skip under -short.
-const containerMark = "needs containers:"
+// deferMark ends the message with which a test skips under -short because
+// `make test` runs it afterwards: the shared container helpers' ("needs
+// containers: skipped by -short (make unit); make test runs it"), and any
+// other test too long for `make unit`.
+const deferMark = "make test runs it"
 
 // result is the end of one test: pass, fail or skip, and what it printed.
 type result struct {
@@ -33,9 +35,9 @@ type result struct {
 
 func (r result) key() string { return r.pkg + " " + r.test }
 
-// deferred reports whether the test skipped because it needs containers.
+// deferred reports whether the test skipped for `make test` to run it.
 func (r result) deferred() bool {
-	return r.action == "skip" && strings.Contains(strings.Join(r.output, ""), containerMark)
+	return r.action == "skip" && strings.Contains(strings.Join(r.output, ""), deferMark)
 }
 
 // reason is the skip message: the last line that is not the --- SKIP line.
@@ -146,7 +148,7 @@ func (r stream) counts() counts {
 }
 
 // deferredByPackage returns, per package, the top-level tests that skipped
-// for want of containers, sorted.
+// for `make test` to run them, sorted.
 func (r stream) deferredByPackage() map[string][]string {
 	seen := map[string]map[string]bool{}
 	for _, x := range r.results {

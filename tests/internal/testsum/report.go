@@ -16,7 +16,7 @@ type phase struct {
 }
 
 // report prints the summary of the phases and returns whether all passed.
-// Tests a phase deferred for want of containers count as skipped unless a
+// Tests a phase deferred to `make test` count as skipped unless a
 // later phase ran them; one deferred and never run is a failure, so that
 // `make test` cannot pass without running every container test. The last
 // line is the plain "N passed, N failed, N skipped".
@@ -38,19 +38,20 @@ func report(w io.Writer, phases []phase, took time.Duration) bool {
 	fmt.Fprintln(w, "\n== test summary")
 	for i, p := range phases {
 		n := p.counts()
+		deferred := p.deferredByPackage()
 		line := fmt.Sprintf("%s: %d passed, %d failed, %d skipped", p.name, n.passed, n.failed, n.skipped)
 		total.passed += n.passed
 		total.failed += n.failed
 		total.skipped += n.skipped
 		later := i < len(phases)-1
-		if n.deferred > 0 {
-			line += fmt.Sprintf(", %d needing containers", n.deferred)
+		if nd := countAll(deferred); nd > 0 {
+			line += fmt.Sprintf(", %d deferred to make test", nd)
 			if later {
 				line += " (run below)"
 			}
 		}
 		fmt.Fprintln(w, line)
-		for pkg, tests := range p.deferredByPackage() {
+		for pkg, tests := range deferred {
 			var missing []string
 			for _, t := range tests {
 				if !ranAfter[i][pkg+" "+t] {
@@ -60,10 +61,10 @@ func report(w io.Writer, phases []phase, took time.Duration) bool {
 			switch {
 			case !later:
 				total.skipped += len(tests)
-				skipped = append(skipped, fmt.Sprintf("%s: %d needing containers (make test runs them): %s", pkg, len(tests), strings.Join(tests, " ")))
+				skipped = append(skipped, fmt.Sprintf("%s: %d deferred (make test runs them): %s", pkg, len(tests), strings.Join(tests, " ")))
 			case len(missing) > 0:
 				total.failed += len(missing)
-				failed = append(failed, fmt.Sprintf("%s: needing containers but never run: %s", pkg, strings.Join(missing, " ")))
+				failed = append(failed, fmt.Sprintf("%s: deferred to make test but never run: %s", pkg, strings.Join(missing, " ")))
 			}
 		}
 		for _, r := range p.results {
@@ -96,4 +97,12 @@ func list(w io.Writer, title string, lines []string) {
 	for _, l := range lines {
 		fmt.Fprintf(w, "  %s\n", l)
 	}
+}
+
+func countAll(m map[string][]string) int {
+	n := 0
+	for _, v := range m {
+		n += len(v)
+	}
+	return n
 }

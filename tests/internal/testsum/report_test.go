@@ -6,15 +6,15 @@ import (
 )
 
 // unitJSON is a short -short run: a pass, a skip of its own, two tests
-// needing containers (one skipping in a subtest) and a failure.
+// needing containers (one skipping in a subtest) and no failure.
 const unitJSON = `{"Action":"run","Package":"p/a","Test":"TestOK"}
 {"Action":"pass","Package":"p/a","Test":"TestOK"}
 {"Action":"output","Package":"p/a","Test":"TestLocal","Output":"    x_test.go:9: localhost does not resolve\n"}
 {"Action":"output","Package":"p/a","Test":"TestLocal","Output":"--- SKIP: TestLocal (0.00s)\n"}
 {"Action":"skip","Package":"p/a","Test":"TestLocal"}
-{"Action":"output","Package":"p/a","Test":"TestDB","Output":"    c.go:5: needs containers: skipped by -short\n"}
+{"Action":"output","Package":"p/a","Test":"TestDB","Output":"    c.go:5: needs containers: skipped by -short (make unit); make test runs it\n"}
 {"Action":"skip","Package":"p/a","Test":"TestDB"}
-{"Action":"output","Package":"p/b","Test":"TestStack/up","Output":"    c.go:5: needs containers: skipped by -short\n"}
+{"Action":"output","Package":"p/b","Test":"TestStack/up","Output":"    c.go:5: needs containers: skipped by -short (make unit); make test runs it\n"}
 {"Action":"skip","Package":"p/b","Test":"TestStack/up"}
 {"Action":"pass","Package":"p/b","Test":"TestStack"}
 {"Action":"pass","Package":"p/a"}
@@ -43,9 +43,9 @@ func TestReportUnitAloneCountsContainerTestsAsSkipped(t *testing.T) {
 		t.Fatal("report failed a run without failures")
 	}
 	for _, want := range []string{
-		"unit: 2 passed, 0 failed, 1 skipped, 2 needing containers\n",
+		"unit: 2 passed, 0 failed, 1 skipped, 2 deferred to make test\n",
 		"  p/a TestLocal: x_test.go:9: localhost does not resolve\n",
-		"  p/a: 1 needing containers (make test runs them): TestDB\n",
+		"  p/a: 1 deferred (make test runs them): TestDB\n",
 		"total: 2 passed, 0 failed, 3 skipped\n",
 	} {
 		if !strings.Contains(out.String(), want) {
@@ -69,10 +69,10 @@ func TestReportCountsContainerPhaseAndFailsOnATestNeverRun(t *testing.T) {
 		t.Fatal("report passed a run with a failure")
 	}
 	for _, want := range []string{
-		"unit: 2 passed, 0 failed, 1 skipped, 2 needing containers (run below)\n",
+		"unit: 2 passed, 0 failed, 1 skipped, 2 deferred to make test (run below)\n",
 		"containers: 1 passed, 1 failed, 0 skipped\n",
 		"  p/a TestDB2\n",
-		"  p/b: needing containers but never run: TestStack\n",
+		"  p/b: deferred to make test but never run: TestStack\n",
 		"total: 3 passed, 2 failed, 1 skipped\n",
 	} {
 		if !strings.Contains(out.String(), want) {
