@@ -9,7 +9,7 @@ import (
 
 	"scalelab/services/lb/internal/balancer"
 	"scalelab/services/lb/internal/fastpath"
-	"scalelab/services/lb/internal/proxy"
+	"scalelab/services/lb/internal/forward"
 	"scalelab/services/platform"
 )
 
@@ -53,8 +53,8 @@ const defaultEngine = "fast"
 // As startL4 does, it returns the context the rest should serve under
 // (cancelled too if the fast path stops on an error) and stop, which waits
 // for the fast path's drain and returns its error.
-func startEngine(ctx context.Context, engine string, svc *platform.Service, pool proxy.Pool, policy balancer.Policy,
-	metrics *proxy.Metrics, cfg proxy.Config, connectTimeout time.Duration, traffic http.Handler) (context.Context, func() error, error) {
+func startEngine(ctx context.Context, engine string, svc *platform.Service, pool forward.Pool, policy balancer.Policy,
+	metrics *forward.Metrics, cfg forward.Config, connectTimeout time.Duration, traffic http.Handler) (context.Context, func() error, error) {
 	if engine != "fast" {
 		return ctx, func() error { return nil }, nil
 	}
@@ -67,7 +67,7 @@ func startEngine(ctx context.Context, engine string, svc *platform.Service, pool
 		Pool:            pool,
 		Policy:          policy,
 		Metrics:         metrics,
-		Proxy:           cfg,
+		Forward:         cfg,
 		ConnectTimeout:  connectTimeout,
 		Logger:          svc.Logger,
 		Instrument:      func(h http.Handler) http.Handler { return svc.HTTP.Wrap("/", h) },

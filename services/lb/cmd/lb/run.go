@@ -10,6 +10,7 @@ import (
 
 	"scalelab/services/lb/internal/admin"
 	"scalelab/services/lb/internal/discovery"
+	"scalelab/services/lb/internal/forward"
 	"scalelab/services/lb/internal/health"
 	"scalelab/services/lb/internal/l4"
 	"scalelab/services/lb/internal/proxy"
@@ -59,7 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	backends := discovery.NewSet(targets, net.DefaultResolver.LookupHost, svc.Logger)
 	transport := proxy.NewTransport(connectTimeout, proxyCfg.TryTimeout)
-	metrics := proxy.NewMetrics(svc.Registry)
+	metrics := forward.NewMetrics(svc.Registry)
 	tracker := health.New(healthCfg, transport, health.NewMetrics(svc.Registry), svc.Logger)
 	// Metrics first: a backend's series exist before the tracker offers
 	// it to requests.

@@ -36,16 +36,16 @@ import (
 	"time"
 
 	"scalelab/services/lb/internal/balancer"
-	"scalelab/services/lb/internal/proxy"
+	"scalelab/services/lb/internal/forward"
 	"scalelab/services/platform"
 )
 
 // Config is what the fast path shares with the std engine, and its limits.
 type Config struct {
-	Pool    proxy.Pool
+	Pool    forward.Pool
 	Policy  balancer.Policy
-	Metrics *proxy.Metrics
-	Proxy   proxy.Config
+	Metrics *forward.Metrics
+	Forward forward.Config
 	// ConnectTimeout bounds a dial to a backend (LB_CONNECT_TIMEOUT).
 	ConnectTimeout time.Duration
 	Logger         *slog.Logger
@@ -70,6 +70,7 @@ type Server struct {
 	handler      http.Handler // one exchange, instrumented
 	readsRequest bool         // the policy needs a full *http.Request
 	logRequests  bool
+	picker       *forward.Picker
 	backends     *pool
 	fallback     *http.Server
 	// The errors of a try cut short by either timeout, made once.
@@ -104,9 +105,9 @@ func New(cfg Config) *Server {
 		logRequests:  cfg.Logger.Enabled(context.Background(), slog.LevelInfo),
 		backends:     newPool(),
 		conns:        map[*clientConn]struct{}{},
-		tryLimit:     &timeoutError{"LB_TRY_TIMEOUT", cfg.Proxy.TryTimeout},
-		requestLimit: &timeoutError{"LB_REQUEST_TIMEOUT", cfg.Proxy.RequestTimeout},
+		picker:       forward.NewPicker(cfg.Policy, &cfg.Forward, cfg.Metrics),
 	}
+	s.tryLimit, s.requestLimit = cfg.Forward.Timeouts()
 	h := http.Handler(http.HandlerFunc(s.serveHTTP))
 	if cfg.Instrument != nil {
 		h = cfg.Instrument(h)
@@ -420,8 +421,8 @@ func (c *clientConn) prepareRequest() {
 		r.Host = string(c.req.host)
 		r.ContentLength = max(c.req.contentLength, 0)
 		ctx := context.Background()
-		if len(c.s.cfg.Proxy.Trusted) > 0 {
-			ctx = balancer.WithClientAddr(ctx, c.s.cfg.Proxy.Trusted.ClientAddr(c.peer, c.hdr.Values("X-Forwarded-For")))
+		if len(c.s.cfg.Forward.Trusted) > 0 {
+			ctx = balancer.WithClientAddr(ctx, c.s.cfg.Forward.Trusted.ClientAddr(c.peer, c.hdr.Values("X-Forwarded-For")))
 		}
 		*r = *r.WithContext(ctx)
 	}
@@ -476,7 +477,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "fastpath: not a fast path connection", http.StatusInternalServerError)
 		return
 	}
-	c.setRequestID(r)
+	c.setRequestID()
 	c.bodyBytes = 0
 	c.exchange(r)
 	w.WriteHeader(c.status)
@@ -492,16 +493,3 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 var zeros [16 << 10]byte
-
-// timeoutError is a try or request timeout of the lb's own, worded as the
-// std engine words it.
-type timeoutError struct {
-	what string
-	d    time.Duration
-}
-
-func (e *timeoutError) Error() string {
-	return "no response headers within " + e.what + " (" + e.d.String() + ")"
-}
-func (e *timeoutError) Timeout() bool   { return true }
-func (e *timeoutError) Temporary() bool { return true }
