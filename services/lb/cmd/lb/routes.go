@@ -86,16 +86,17 @@ func runRoutes(ctx context.Context, svc *platform.Service, cfg routed) error {
 	}, svc.Logger))
 
 	// L4 sees no host or path: it balances over the catch-all route's pool.
-	ctx, stopL4, err := startL4(ctx, cfg.l4, svc, router.Available, router.Observe, cfg.connectTimeout)
+	ls := &listeners{svc: svc}
+	var traffic http.Handler = svc.HTTP.Wrap("/", router)
+	err = ls.addL4(cfg.l4, router.Available, router.Observe, cfg.connectTimeout)
+	if err == nil {
+		err = ls.addTLS(cfg.tls, traffic)
+	}
 	if err != nil {
+		ls.close()
 		return err
 	}
-	var traffic http.Handler = svc.HTTP.Wrap("/", router)
-	ctx, stopTLS, err := startTLS(ctx, cfg.tls, svc, traffic)
-	if err != nil {
-		return errors.Join(err, stopL4())
-	}
-	return errors.Join(svc.Run(ctx, traffic), stopTLS(), stopL4())
+	return svc.Run(ctx, traffic)
 }
 
 func policyName(s routing.PoolSpec) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -86,13 +87,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	pools := []admin.Pool{{Name: "default", Policy: policyName, Tracker: tracker, Metrics: metrics}}
 	svc.HandleAdmin(admin.Prefix, admin.New(adminToken, func() []admin.Pool { return pools }, svc.Logger))
 
-	// L4 mode (L4_LISTEN_ADDR) serves TCP alongside, over the same backends
-	// and with the same health.
-	ctx, stopL4, err := startL4(ctx, l4cfg, svc, tracker.Available, tracker.Observe, connectTimeout)
-	if err != nil {
-		return err
-	}
-
 	// Every path is proxied: admin endpoints live on their own listener,
 	// so no path here is reserved. No http.ServeMux either: a mux cleans
 	// paths, answering GET //a//b or /a/../b with a 307 to another URL,
@@ -100,16 +94,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// sent, byte for byte.
 	traffic := svc.HTTP.Wrap("/", handler)
 
-	// LB_ENGINE=fast: the fast path serves LISTEN_ADDR (engine.go).
-	ctx, stopEngine, err := startEngine(ctx, engine, svc, tracker, policy, metrics, proxyCfg, connectTimeout, traffic)
-	if err != nil {
-		return errors.Join(err, stopL4())
+	// L4 mode (L4_LISTEN_ADDR) serves TCP alongside, over the same backends
+	// and with the same health; LB_ENGINE=fast serves LISTEN_ADDR with the
+	// fast path (engine.go); HTTPS (LB_TLS_LISTEN_ADDR), with HTTP/2,
+	// serves the same handler.
+	ls := &listeners{svc: svc}
+	err := ls.addL4(l4cfg, tracker.Available, tracker.Observe, connectTimeout)
+	var plain http.Handler
+	if err == nil {
+		plain, err = ls.addEngine(engine, tracker, policy, metrics, proxyCfg, connectTimeout, traffic)
 	}
-
-	// HTTPS (LB_TLS_LISTEN_ADDR), with HTTP/2, serves the same handler.
-	ctx, stopTLS, err := startTLS(ctx, tlsCfg, svc, traffic)
-	if err != nil {
-		return errors.Join(err, stopEngine(), stopL4())
+	if err == nil {
+		err = ls.addTLS(tlsCfg, traffic)
 	}
-	return errors.Join(svc.Run(ctx, traffic), stopTLS(), stopEngine(), stopL4())
+	if err != nil {
+		ls.close()
+		return err
+	}
+	return svc.Run(ctx, plain)
 }

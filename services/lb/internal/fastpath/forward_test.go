@@ -86,7 +86,7 @@ func startLB(t testing.TB, backendURLs []string, opts ...lbOption) *testLB {
 		},
 		ConnectTimeout:  time.Second,
 		Logger:          slog.New(slog.DiscardHandler),
-		Instrument:      func(h http.Handler) http.Handler { return hm.Wrap("/", h) },
+		Route:           hm.Route("/"),
 		ShutdownTimeout: 5 * time.Second,
 	}
 	for _, o := range opts {
@@ -854,7 +854,7 @@ func TestAccessLog(t *testing.T) {
 	lb := startLB(t, []string{backend.URL}, func(c *Config) {
 		hm := platform.NewHTTPMetrics(prometheus.NewRegistry(), "lb", logger)
 		c.Logger = logger
-		c.Instrument = func(h http.Handler) http.Handler { return hm.Wrap("/", h) }
+		c.Route = hm.Route("/")
 	})
 	resp, body := sendRaw(t, lb.addr, "GET /p?q=1 HTTP/1.1\r\nHost: lb\r\nX-Request-Id: log-me\r\n\r\n")
 	if resp.StatusCode != 200 || body != "twelve bytes" {
