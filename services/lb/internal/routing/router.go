@@ -88,20 +88,7 @@ func startPool(ctx context.Context, d Deps, name string, pl plan) *Pool {
 	if every <= 0 {
 		every = 2 * time.Second
 	}
-	// Not Set.Run, which returns at once for a set without dns:// targets:
-	// a reload may give this set some.
-	p.done.Go(func() {
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-tick.C:
-				p.set.Refresh(runCtx)
-			}
-		}
-	})
+	p.done.Go(func() { p.set.Run(runCtx, every) })
 	p.done.Go(func() { p.Tracker.Run(runCtx) })
 	p.Handler = proxy.New(p.Tracker, pl.policy, d.Transport, d.ProxyMetrics, logger, d.Proxy)
 	return p
