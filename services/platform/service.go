@@ -152,26 +152,12 @@ func (s *Service) Run(ctx context.Context, handler http.Handler) error {
 	s.mu.Lock()
 	servers := s.servers
 	s.mu.Unlock()
-	closeAdded := func() {
+	trafficLn, adminLn, err := s.listen(handler != nil)
+	if err != nil {
 		for _, a := range servers {
 			a.ln.Close()
 		}
-	}
-	var trafficLn net.Listener
-	if handler != nil {
-		var err error
-		if trafficLn, err = net.Listen("tcp", s.Base.ListenAddr); err != nil {
-			closeAdded()
-			return fmt.Errorf("LISTEN_ADDR: %w", err)
-		}
-	}
-	adminLn, err := net.Listen("tcp", s.Base.AdminAddr)
-	if err != nil {
-		if trafficLn != nil {
-			trafficLn.Close()
-		}
-		closeAdded()
-		return fmt.Errorf("ADMIN_ADDR: %w", err)
+		return err
 	}
 	errorLog := slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)
 	traffic := &http.Server{
@@ -201,7 +187,32 @@ func (s *Service) Run(ctx context.Context, handler http.Handler) error {
 	case <-added.failed:
 	case <-ctx.Done():
 	}
+	err = s.drain(traffic, added)
+	admin.Close()
+	return err
+}
 
+// listen opens the admin listener, and the traffic listener when there is
+// a handler for it.
+func (s *Service) listen(withTraffic bool) (traffic, admin net.Listener, err error) {
+	if withTraffic {
+		if traffic, err = net.Listen("tcp", s.Base.ListenAddr); err != nil {
+			return nil, nil, fmt.Errorf("LISTEN_ADDR: %w", err)
+		}
+	}
+	if admin, err = net.Listen("tcp", s.Base.AdminAddr); err != nil {
+		if traffic != nil {
+			traffic.Close()
+		}
+		return nil, nil, fmt.Errorf("ADMIN_ADDR: %w", err)
+	}
+	return traffic, admin, nil
+}
+
+// drain turns /readyz 503, waits DRAIN_DELAY, then stops the traffic
+// server and the added ones together, giving what is in flight
+// SHUTDOWN_TIMEOUT.
+func (s *Service) drain(traffic *http.Server, added running) error {
 	s.draining.Store(true)
 	s.Logger.Info("draining", "drain_delay", s.Base.DrainDelay.String(), "shutdown_timeout", s.Base.ShutdownTimeout.String())
 	time.Sleep(s.Base.DrainDelay)
@@ -209,9 +220,8 @@ func (s *Service) Run(ctx context.Context, handler http.Handler) error {
 	defer cancel()
 	addedDone := make(chan error, 1)
 	go func() { addedDone <- added.stop() }()
-	err = traffic.Shutdown(shutdownCtx)
+	err := traffic.Shutdown(shutdownCtx)
 	addedErr := <-addedDone
-	admin.Close()
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return errors.Join(fmt.Errorf("shutdown: %w", err), addedErr)
 	}

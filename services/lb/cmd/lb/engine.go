@@ -35,8 +35,8 @@ func loadEngine(env *platform.Env) string {
 
 // defaultEngine is the fast path: on this lab's 2-core machine it spends
 // about 0.4x the CPU per request of the std engine and serves about 1.3x
-// the requests per second (make bench-lb; the README's lb section has the
-// table), and it passes the std engine's own tests in this package. The
+// the requests per second (make bench-lb; docs/lb.md has the figures),
+// and it passes the std engine's own tests in this package. The
 // std engine stays one variable away, and serves whatever the fast path
 // hands over.
 const defaultEngine = "fast"

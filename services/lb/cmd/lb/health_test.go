@@ -178,7 +178,7 @@ func metricsText(t *testing.T, adminURL string) string {
 	return string(body)
 }
 
-// The scenario: a replica killed under a steady GET load costs no
+// The guide's failover scenario: a replica killed under a steady GET load costs no
 // client a failed request (retries on another backend), is ejected, and
 // gets traffic again once it is back.
 func TestKilledBackendUnderLoad(t *testing.T) {

@@ -49,9 +49,9 @@ type Config struct {
 	// ConnectTimeout bounds a dial to a backend (LB_CONNECT_TIMEOUT).
 	ConnectTimeout time.Duration
 	Logger         *slog.Logger
-	// Route records every request as the std engine's are recorded
-	// (svc.HTTP.Route("/")): the same scalelab_lb_http_* series and
-	// access log. nil: none.
+	// Route records every request in the scalelab_lb_http_* series and
+	// the access log, the platform's record of every HTTP request
+	// (svc.HTTP.Route("/")); nil: none.
 	Route *platform.Route
 	// Fallback serves the connections the fast path hands over; nil
 	// answers them 501 instead.
