@@ -164,9 +164,6 @@ func (c *clientConn) prepareRequest() {
 		} else {
 			c.url.Path = string(c.req.target)
 		}
-		if len(c.req.requestID) > 0 {
-			c.hdr[platform.RequestIDHeader] = []string{string(c.req.requestID)}
-		}
 	}
 	if c.s.readsRequest {
 		for _, f := range c.req.fields {
