@@ -33,7 +33,7 @@ import (
 )
 
 const usageLine = `usage: loadgen (-scenario NAME -target URL ... | -url URL ...) [-c 8] [-rate R] [-duration 10s] [-n N]
-               [-ids LO-HI [-zipf S]] [-timeout 5s] [-method GET] [-body STRING] [-H "Name: value" ...] [-json] [-quiet]`
+               [-ids LO-HI [-zipf S | -seq]] [-timeout 5s] [-method GET] [-body STRING] [-H "Name: value" ...] [-json] [-quiet]`
 
 func main() {
 	cfg, jsonOut, err := parseFlags(os.Args[1:], os.Stdout)
@@ -99,6 +99,7 @@ func parseFlags(args []string, helpOut io.Writer) (loadgen.Config, bool, error) 
 	fs.Var(&headers, "H", "request header `\"Name: value\"`, repeatable")
 	ids := fs.String("ids", "", "id range `LO-HI` substituted for {id}, e.g. 1-10000 (scenarios have a default)")
 	fs.Float64Var(&cfg.Zipf, "zipf", 0, "Zipf exponent `s` for the ids (e.g. 1.0; low ids are hot); 0 = uniform")
+	fs.BoolVar(&cfg.Sequential, "seq", false, "send the ids in order, each once (cold keys: every one a cache miss)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON (histogram and per-second series included)")
 	quiet := fs.Bool("quiet", false, "no progress line on stderr")
 

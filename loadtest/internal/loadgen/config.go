@@ -47,6 +47,9 @@ type Config struct {
 
 	IDs  *IDRange // substituted for "{id}"; required iff a URL or step uses it
 	Zipf float64  // 0 = uniform ids; > 0 = Zipf exponent s (low ids are hot)
+	// Sequential sends the ids in order, each once (Lo, Lo+1, ...): cold
+	// keys for a cache, every one a miss. The run stops after the last id.
+	Sequential bool
 
 	// How: Rate > 0 is open loop (Rate requests per second, at most
 	// Concurrency in flight); Rate 0 is closed loop with Concurrency workers.
@@ -117,6 +120,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("-timeout must be > 0 (got %v)", c.Timeout)
 	case c.Zipf < 0:
 		return fmt.Errorf("-zipf must be >= 0 (got %v); 0 means uniform", c.Zipf)
+	case c.Sequential && (c.IDs == nil || c.Zipf > 0):
+		return errors.New("-seq needs -ids and no -zipf: it sends each id once, in order")
 	case c.Zipf > 0 && c.IDs == nil:
 		return errors.New("-zipf needs -ids (and {id} in the URL or scenario)")
 	case c.Zipf > 0 && c.Zipf <= 1 && c.IDs.Size() > maxZipfTable:

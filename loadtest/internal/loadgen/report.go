@@ -16,12 +16,12 @@ import (
 // Report is what a run saw. It is printed as text, or as JSON with -json.
 type Report struct {
 	Scenario    string   `json:"scenario,omitempty"`
-	Mode        string   `json:"mode"`               // "closed" or "open"
-	Rate        int      `json:"rate,omitempty"`     // open loop: requests per second asked for
-	Concurrency int      `json:"concurrency"`        // closed: workers; open: most in flight
-	Targets     []string `json:"targets,omitempty"`  // with a scenario
-	Method      string   `json:"method,omitempty"`   // with -url
-	URLs        []string `json:"urls,omitempty"`     // with -url
+	Mode        string   `json:"mode"`              // "closed" or "open"
+	Rate        int      `json:"rate,omitempty"`    // open loop: requests per second asked for
+	Concurrency int      `json:"concurrency"`       // closed: workers; open: most in flight
+	Targets     []string `json:"targets,omitempty"` // with a scenario
+	Method      string   `json:"method,omitempty"`  // with -url
+	URLs        []string `json:"urls,omitempty"`    // with -url
 	IDs         string   `json:"ids,omitempty"`
 	Zipf        float64  `json:"zipf,omitempty"`
 

@@ -91,7 +91,7 @@ func stopReason(cfg *Config, rec *recorder, interrupted bool) string {
 	switch {
 	case interrupted:
 		return "interrupted"
-	case rec.total.requests >= cfg.N:
+	case rec.total.requests >= cfg.N, cfg.Sequential && uint64(rec.total.requests) >= cfg.IDs.Size():
 		return "completed"
 	default:
 		return "duration"

@@ -333,3 +333,22 @@ func TestRunOpenLoopKeepsSending(t *testing.T) {
 		t.Errorf("mode %s requests %d status %v errors %v: want 20 answered once 10 were in flight", rep.Mode, rep.Requests, rep.Status, rep.ErrorCauses)
 	}
 }
+
+func TestRunSequential(t *testing.T) {
+	ls, srv := newLabServer(t)
+	cfg := DefaultConfig()
+	cfg.URLs = []string{srv.URL + "/users/{id}"}
+	cfg.IDs, cfg.Sequential, cfg.Concurrency = &IDRange{101, 150}, true, 4
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Requests != 50 || rep.Stopped != "completed" || len(ls.ids) != 50 {
+		t.Fatalf("requests %d stopped %q distinct ids %d, want each of 50 ids once", rep.Requests, rep.Stopped, len(ls.ids))
+	}
+	for id := int64(101); id <= 150; id++ {
+		if ls.ids[id] != 1 {
+			t.Errorf("id %d sent %d times", id, ls.ids[id])
+		}
+	}
+}

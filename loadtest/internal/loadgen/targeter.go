@@ -41,19 +41,28 @@ func newPlan(cfg *Config) *plan {
 func (p *plan) targeter(cfg *Config) vegeta.Targeter {
 	var next atomic.Int64
 	var pickID func() int64
-	if cfg.IDs != nil {
+	n := int64(cfg.N)
+	switch {
+	case cfg.Sequential:
+		n = min(n, int64(cfg.IDs.Size()))
+		pickID = nil // the request number is the id (below)
+	case cfg.IDs != nil:
 		pickID = newIDPicker(*cfg.IDs, cfg.Zipf)
 	}
 	return func(t *vegeta.Target) error {
 		i := next.Add(1) - 1
-		if i >= int64(cfg.N) {
+		if i >= n {
 			return vegeta.ErrNoTargets
+		}
+		pick := pickID
+		if cfg.Sequential {
+			pick = func() int64 { return cfg.IDs.Lo + i }
 		}
 		st := &p.steps[p.slots[i%int64(len(p.slots))]]
 		base := p.bases[i%int64(len(p.bases))]
 		u, body := base+st.Path, st.Body
-		if pickID != nil {
-			id := strconv.FormatInt(pickID(), 10)
+		if pick != nil {
+			id := strconv.FormatInt(pick(), 10)
 			u = strings.ReplaceAll(u, "{id}", id)
 			body = strings.ReplaceAll(body, "{id}", id)
 		}
