@@ -53,7 +53,7 @@ func runL4VsL7(ctx context.Context, e *Env, r *report.Report) error {
 			}
 			runs[l.name] = append(runs[l.name], lbRun{
 				rps: rep.Throughput, p50: rep.LatencyMillis.P50, p99: rep.LatencyMillis.P99,
-				cpuPerReq: float64((after-before).Microseconds()) / float64(max(1, rep.Requests)),
+				cpuPerReq: float64((after - before).Microseconds()) / float64(max(1, rep.Requests)),
 				errors:    rep.Errors, requests: rep.Requests,
 			})
 		}
