@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,7 +31,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+	if err := run(ctx, os.Args[1:], os.Environ(), os.Stdout); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(os.Stderr, "experiment: %v\n", err)
 			os.Exit(1)
@@ -76,12 +77,20 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	return o, nil
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+func run(ctx context.Context, args []string, env []string, out io.Writer) error {
+	getenv := func(k string) string {
+		for i := len(env) - 1; i >= 0; i-- {
+			if v, ok := strings.CutPrefix(env[i], k+"="); ok {
+				return v
+			}
+		}
+		return ""
+	}
 	o, err := parse(args, getenv)
 	if err != nil {
 		return err
 	}
-	st, err := stack.New(".", getenv)
+	st, err := stack.New(".", env)
 	if err != nil {
 		return err
 	}
@@ -103,12 +112,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if o.short {
 		mode = "short"
 	}
-	env := &experiments.Env{Stack: st, Short: o.short, Out: out}
+	xenv := &experiments.Env{Stack: st, Short: o.short, Out: out}
 	var failed []string
 	for _, x := range o.names {
 		fmt.Fprintf(out, "== %s (%s)\n", x.Name, mode)
 		start := time.Now()
-		if err := runOne(ctx, env, x, o, mode); err != nil {
+		if err := runOne(ctx, xenv, x, o, mode); err != nil {
 			fmt.Fprintf(out, "== %s FAILED: %v\n", x.Name, err)
 			failed = append(failed, x.Name)
 			if ctx.Err() != nil {

@@ -23,7 +23,7 @@ type Experiment struct {
 }
 
 // All lists the experiments in the order they run.
-var All = []*Experiment{stateless, l4VsL7, cache, cdn, failures}
+var All = []*Experiment{stateless, l4VsL7, cache, cdn, failures, scaleOut, sharding}
 
 // Lookup returns the named experiment.
 func Lookup(name string) (*Experiment, error) {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -34,18 +35,20 @@ var portVars = map[string]string{
 }
 
 // New finds the repository root from dir (walking up to docker-compose.yml)
-// and the compose command; getenv is os.Getenv in production.
-func New(dir string, getenv func(string) string) (*Stack, error) {
+// and the compose command; env is the environment every command gets
+// (os.Environ() in production), which names the project and its ports.
+func New(dir string, env []string) (*Stack, error) {
 	root, err := findRoot(dir)
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{Root: root, Project: getenv("COMPOSE_PROJECT_NAME"), env: os.Environ(), Log: func(string, ...any) {}}
+	s := &Stack{Root: root, env: slices.Clone(env), Log: func(string, ...any) {}}
+	s.Project = s.getenv("COMPOSE_PROJECT_NAME")
 	if s.Project == "" {
 		s.Project = "scalelab"
 		s.env = append(s.env, "COMPOSE_PROJECT_NAME=scalelab")
 	}
-	if c := strings.Fields(getenv("COMPOSE")); len(c) > 0 {
+	if c := strings.Fields(s.getenv("COMPOSE")); len(c) > 0 {
 		s.compose = c
 	} else if exec.Command("docker", "compose", "version").Run() == nil {
 		s.compose = []string{"docker", "compose"}
