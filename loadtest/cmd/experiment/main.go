@@ -107,6 +107,8 @@ func run(ctx context.Context, args []string, env []string, out io.Writer) error 
 			fmt.Fprintf(out, "taking stack %s down again\n", st.Project)
 			st.Compose(context.WithoutCancel(ctx), nil, "down", "--remove-orphans")
 		}()
+	} else if err := st.WaitHealthy(ctx); err != nil {
+		return err
 	}
 	mode := "full"
 	if o.short {
