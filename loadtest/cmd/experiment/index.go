@@ -31,8 +31,7 @@ func writeIndex(dir string) error {
 			return fmt.Errorf("%s/results.json: %v", x.Name, err)
 		}
 		headline := "-"
-		if len(res.Numbers) > 0 {
-			n := res.Numbers[0]
+		if n := res.Head; n != nil {
 			headline = fmt.Sprintf("%s: %s %s", n.Label, report.FormatValue(n.Value), n.Unit)
 		}
 		fmt.Fprintf(&b, "| [%s](%s/report.md) | %s | %s | **%s** | %s, %s mode, commit %s |\n",

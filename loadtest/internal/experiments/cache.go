@@ -18,6 +18,7 @@ var cache = &Experiment{
 }
 
 func runCache(ctx context.Context, e *Env, r *report.Report) error {
+	r.Headline = "miss_hit_p50_ratio"
 	lb := e.Stack.URL("LB_PORT")
 	r.Setup = append(r.Setup,
 		"the api replicas behind the lb, `CACHE_STRATEGY=cache-aside`, users 1-10000 seeded over three PostgreSQL shards",

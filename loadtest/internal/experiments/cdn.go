@@ -26,6 +26,7 @@ func (e *Env) originRequests(ctx context.Context) (float64, error) {
 }
 
 func runCDN(ctx context.Context, e *Env, r *report.Report) error {
+	r.Headline = "origin_fetches_shield"
 	sydney, newyork := e.Stack.URL("EDGE_SYDNEY_PORT"), e.Stack.URL("EDGE_NEWYORK_PORT")
 	r.Setup = append(r.Setup,
 		"edge-sydney (`ORIGIN_RTT=200ms`: far from the origin) and edge-newyork (`5ms`: near), both fetching through edge-shield (`5ms`) from the origin",

@@ -25,6 +25,7 @@ type fault struct {
 }
 
 func runFailures(ctx context.Context, e *Env, r *report.Report) error {
+	r.Headline = "redis_errors"
 	lb, edge := e.Stack.URL("LB_PORT"), e.Stack.URL("EDGE_NEWYORK_PORT")
 	apis, err := e.Stack.Containers(ctx, "api")
 	if err != nil || len(apis) == 0 {

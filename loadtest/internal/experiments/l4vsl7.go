@@ -23,6 +23,7 @@ type lbRun struct {
 }
 
 func runL4VsL7(ctx context.Context, e *Env, r *report.Report) error {
+	r.Headline = "cpu_ratio"
 	lbIDs, err := e.Stack.Containers(ctx, "lb")
 	if err != nil || len(lbIDs) != 1 {
 		return fmt.Errorf("want one running lb container (got %d): %v", len(lbIDs), err)

@@ -18,6 +18,7 @@ var scaleOut = &Experiment{
 }
 
 func runScaleOut(ctx context.Context, e *Env, r *report.Report) error {
+	r.Headline = "scale_gain"
 	lb := e.Stack.URL("LB_PORT")
 	replicas := []int{1, 2, 4}
 	rates := []int{200, 400, 800, 1200, 1600}

@@ -19,6 +19,7 @@ var sharding = &Experiment{
 }
 
 func runSharding(ctx context.Context, e *Env, r *report.Report) error {
+	r.Headline = "modulo_user_spread"
 	lb := e.Stack.URL("LB_PORT")
 	routers := []string{"modulo", "consistent"}
 	if !e.Short {

@@ -25,6 +25,7 @@ var stateless = &Experiment{
 }
 
 func runStateless(ctx context.Context, e *Env, r *report.Report) error {
+	r.Headline = "kill_errors"
 	lb := e.Stack.URL("LB_PORT")
 	ids, err := e.Stack.Containers(ctx, "api")
 	if err != nil {

@@ -29,6 +29,7 @@ type Report struct {
 	Setup              []string
 	Verdict            string // Held, Partly or NotHeld
 	VerdictText        string
+	Headline           string // key of the number the index shows (default: the first)
 
 	dir     string
 	body    strings.Builder
@@ -112,7 +113,9 @@ type Results struct {
 	Title   string                     `json:"title"`
 	Claim   string                     `json:"claim"`
 	Verdict string                     `json:"verdict"`
+	Text    string                     `json:"verdict_text"`
 	Meta    Meta                       `json:"meta"`
+	Head    *Number                    `json:"headline,omitempty"`
 	Numbers []Number                   `json:"numbers"`
 	Charts  []string                   `json:"charts"`
 	Runs    map[string]*loadgen.Report `json:"runs"`
@@ -144,7 +147,13 @@ func (r *Report) Write(m Meta, took time.Duration) error {
 	if err := os.WriteFile(filepath.Join(r.dir, "report.md"), []byte(b.String()), 0o644); err != nil {
 		return err
 	}
-	res := Results{r.Name, r.Title, r.Claim, r.Verdict, m, r.numbers, r.charts, r.runs}
+	res := Results{Name: r.Name, Title: r.Title, Claim: r.Claim, Verdict: r.Verdict, Text: r.VerdictText, Meta: m,
+		Numbers: r.numbers, Charts: r.charts, Runs: r.runs}
+	for i, n := range r.numbers {
+		if n.Key == r.Headline || (res.Head == nil && i == 0) {
+			res.Head = &r.numbers[i]
+		}
+	}
 	js, err := json.MarshalIndent(res, "", " ")
 	if err != nil {
 		return err
