@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"scalelab/loadtest/internal/loadgen"
@@ -42,6 +43,7 @@ type Env struct {
 	Stack *stack.Stack
 	Short bool      // CI mode: each experiment under a minute of load
 	Out   io.Writer // progress lines
+	outMu sync.Mutex
 }
 
 // D picks the full or the short duration.
@@ -62,6 +64,8 @@ func (e *Env) N(full, short int) int {
 
 // Logf prints a progress line.
 func (e *Env) Logf(format string, args ...any) {
+	e.outMu.Lock()
+	defer e.outMu.Unlock()
 	fmt.Fprintf(e.Out, "  "+format+"\n", args...)
 }
 

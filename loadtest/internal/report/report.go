@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"scalelab/loadtest/internal/loadgen"
@@ -35,6 +36,7 @@ type Report struct {
 	body    strings.Builder
 	numbers []Number
 	charts  []string
+	runsMu  sync.Mutex // load runs may go on side by side
 	runs    map[string]*loadgen.Report
 }
 
@@ -100,7 +102,11 @@ func (r *Report) Chart(file, caption string, c interface{ Save(string) error }) 
 }
 
 // Run keeps a load run's raw report for results.json.
-func (r *Report) Run(label string, rep *loadgen.Report) { r.runs[label] = rep }
+func (r *Report) Run(label string, rep *loadgen.Report) {
+	r.runsMu.Lock()
+	defer r.runsMu.Unlock()
+	r.runs[label] = rep
+}
 
 // Meta is where and when the report was made.
 type Meta struct {
