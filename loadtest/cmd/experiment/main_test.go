@@ -69,9 +69,8 @@ func TestEveryExperimentShort(t *testing.T) {
 			t.Errorf("compose down: %v\n%s", err, out)
 		}
 	})
-	if out, err := compose("up", "-d", "--no-build"); err != nil {
-		t.Fatalf("compose up: %v\n%s", err, out)
-	}
+	// run brings the stack up itself, as `make experiment` does on a stack
+	// that is down.
 
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)

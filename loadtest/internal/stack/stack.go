@@ -153,7 +153,20 @@ func (s *Stack) Containers(ctx context.Context, service string) ([]string, error
 // waits until every container is healthy.
 func (s *Stack) Apply(ctx context.Context, extraEnv []string, args ...string) error {
 	s.Log("compose up %s %s", strings.Join(extraEnv, " "), strings.Join(args, " "))
-	if _, err := s.Compose(ctx, extraEnv, append([]string{"up", "-d", "--no-build"}, args...)...); err != nil {
+	// docker-compose 1.29 gives up on a dependency whose health check has
+	// not passed yet, which a busy machine makes likely at start: the
+	// containers stay, so asking again goes on where it stopped.
+	var err error
+	for try := 1; try <= 5; try++ {
+		if _, err = s.Compose(ctx, extraEnv, append([]string{"up", "-d", "--no-build"}, args...)...); err == nil || !strings.Contains(err.Error(), "unhealthy") {
+			break
+		}
+		s.Log("a dependency was not healthy yet (try %d): asking again", try)
+		if err := sleepCtx(ctx, 10*time.Second); err != nil {
+			return err
+		}
+	}
+	if err != nil {
 		return err
 	}
 	return s.WaitHealthy(ctx)
@@ -183,4 +196,13 @@ func (s *Stack) CPU(ctx context.Context, id string) (time.Duration, error) {
 		return 0, err
 	}
 	return cgroupCPU(full)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
