@@ -11,3 +11,7 @@ experiment: images ## run one experiment on the stack (NAME=stateless|l4-vs-l7|c
 .PHONY: experiments
 experiments: images ## run every experiment (SHORT=1: each under a minute) and write loadtest/reports/README.md
 	go run ./loadtest/cmd/experiment -name all $(EXPERIMENT_FLAGS)
+
+.PHONY: test-experiments
+test-experiments: images ## run every experiment in short mode on a stack of its own (scalelab-exptest, ports 28000-29090) and check each report (~10 min)
+	go test -count=1 -tags experiments -timeout 40m -v -run TestEveryExperimentShort ./loadtest/cmd/experiment
