@@ -95,7 +95,7 @@ func cacheWrites(ctx context.Context, e *Env, r *report.Report, lb string) error
 
 func cacheRedisKilled(ctx context.Context, e *Env, r *report.Report, lb string) error {
 	d, rate := e.D(45*time.Second, 24*time.Second), e.N(200, 150)
-	killAt, backAt := d/3, 2*d/3
+	killAt, backAt := (d / 3).Round(time.Second), (2 * d / 3).Round(time.Second)
 	cfg := scenario("read", lb)
 	cfg.Rate, cfg.Concurrency, cfg.Duration, cfg.Zipf = rate, 256, d, 1.0
 	done := make(chan error, 1)

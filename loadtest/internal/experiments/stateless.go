@@ -76,7 +76,7 @@ func runStateless(ctx context.Context, e *Env, r *report.Report) error {
 
 	// 3. A replica killed mid-run.
 	rate, d := e.N(300, 150), e.D(45*time.Second, 20*time.Second)
-	killAt := d / 3
+	killAt := (d / 3).Round(time.Second)
 	cfg = scenario("hello", lb)
 	cfg.Rate, cfg.Concurrency, cfg.Duration = rate, 256, d
 	done := make(chan struct{})

@@ -170,7 +170,7 @@ func (r *Report) Write(m Meta, took time.Duration) error {
 // FormatValue prints a number with the precision its size needs.
 func FormatValue(v float64) string {
 	switch a := max(v, -v); {
-	case a == 0 || a >= 100:
+	case a == 0 || a >= 100 || v == float64(int64(v)):
 		return fmt.Sprintf("%.0f", v)
 	case a >= 10:
 		return fmt.Sprintf("%.1f", v)
