@@ -18,4 +18,3 @@ func TestParseNames(t *testing.T) {
 		t.Errorf("NAME=cache SHORT=1: %+v %v", o, err)
 	}
 }
-
