@@ -43,6 +43,7 @@ type options struct {
 	names []*experiments.Experiment
 	all   bool
 	short bool
+	index bool
 	out   string
 	note  string
 }
@@ -55,8 +56,12 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.BoolVar(&o.short, "short", getenv("SHORT") == "1", "short mode (CI): each experiment under a minute of load")
 	fs.StringVar(&o.out, "out", "loadtest/reports", "folder of the reports (NAME/report.md and README.md)")
 	fs.StringVar(&o.note, "note", getenv("EXPERIMENT_NOTE"), "a sentence added to each report (e.g. what else ran on the machine)")
+	fs.BoolVar(&o.index, "index", false, "only write the index (README.md) of the reports under -out")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.index {
+		return o, nil
 	}
 	switch *name {
 	case "":
@@ -89,6 +94,9 @@ func run(ctx context.Context, args []string, env []string, out io.Writer) error 
 	o, err := parse(args, getenv)
 	if err != nil {
 		return err
+	}
+	if o.index {
+		return writeIndex(o.out)
 	}
 	st, err := stack.New(".", env)
 	if err != nil {
