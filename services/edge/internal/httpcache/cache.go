@@ -93,10 +93,9 @@ type Cache struct {
 	metrics *Metrics
 	flight  singleflight.Group
 	fills   *semaphore.Weighted // the FillBytes budget
-	// purges counts purges and invalidations. A fetch notes it when it
-	// starts and stores its response only if no purge ran in between: the
-	// response may be the very content the purge meant to remove.
-	purges atomic.Uint64
+	// purges records purges and invalidations: a fetch stores its response
+	// only if none of its own URL ran since it started.
+	purges purgeLog
 	// revalidating holds the flight keys with a background revalidation
 	// under way, so that a burst of stale hits starts one, not one each.
 	revalidating sync.Map
@@ -523,7 +522,7 @@ func (c *Cache) fetchShared(w http.ResponseWriter, r *http.Request, key string, 
 	if cand == nil {
 		// A large object still arriving from an earlier fetch: read it
 		// as it comes instead of fetching it again.
-		if g := c.joinStream(fk); g != nil && g.head.Matches(r.Header) {
+		if g := c.joinStream(key, fk); g != nil && g.head.Matches(r.Header) {
 			c.metrics.collapsed.Inc()
 			c.serveGrowing(w, r, g, cacheStatus{fwd: cs.fwd, fwdStatus: g.head.Status, collapsed: true})
 			return
@@ -708,7 +707,7 @@ func forwardHeader(in http.Header, private bool) http.Header {
 // answered while it arrives, the waiters reading the body as it is stored
 // (see stream.go).
 func (c *Cache) fetch(ctx context.Context, u *url.URL, hdr http.Header, key string, cand *Entry, cs cacheStatus, reqCC CacheControl, allowStore, authorized bool, streamKey string) (*fill, error) {
-	seq := c.purges.Load()
+	seq := c.purges.mark()
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.originURL(u).String(), nil)
@@ -853,15 +852,15 @@ func isServerError(code int) bool {
 }
 
 // put stores e under key in place of old (and of any variant with its
-// secondary key), unless a purge ran since the fetch began (seq). It
+// secondary key), unless a purge of key ran since the fetch began (seq). It
 // reports whether e was stored.
 func (c *Cache) put(key string, seq uint64, old, e *Entry) bool {
 	stored := false
 	c.store.Update(key, func(o *Object, ok bool) (*Object, int64, bool) {
-		if c.purges.Load() != seq {
-			// Checked under the store's lock: a purge bumps the count
-			// before it deletes, so either it sees this entry and deletes
-			// it, or this sees the count and does not store.
+		if c.purges.purgedSince(seq, key, e.SurrogateKs) {
+			// Checked under the store's lock: a purge is recorded before
+			// it deletes, so either it sees this entry and deletes it, or
+			// this sees the record and does not store.
 			if !ok {
 				return nil, 0, false
 			}

@@ -30,7 +30,7 @@ import (
 // growing is a body being filled from the origin while clients read it.
 type growing struct {
 	head *Entry // status and headers of the answers, with no body
-	seq  uint64 // the purge count when the fetch began
+	seq  uint64 // the purge log's position when the fetch began
 
 	mu     sync.Mutex
 	buf    []byte // the whole body's room; buf[:n] has arrived
@@ -68,14 +68,14 @@ func (g *growing) update(f func()) {
 }
 
 // joinStream returns the fill in progress for a flight key, unless a purge
-// ran since it began (its content may be what the purge removed).
-func (c *Cache) joinStream(fk string) *growing {
+// of key ran since it began (its content may be what the purge removed).
+func (c *Cache) joinStream(key, fk string) *growing {
 	v, ok := c.streams.Load(fk)
 	if !ok {
 		return nil
 	}
 	g := v.(*growing)
-	if g.seq != c.purges.Load() {
+	if c.purges.purgedSince(g.seq, key, g.head.SurrogateKs) {
 		return nil
 	}
 	return g
