@@ -57,8 +57,9 @@ func decide(e *Entry, req CacheControl, now time.Time) (u use, forced bool) {
 // staleIfError reports whether e may answer, stale, a request with
 // directives req when the origin failed or could not be reached.
 func (c *Cache) staleIfError(e *Entry, req CacheControl, now time.Time) bool {
-	if e == nil || e.mustRevalidate() {
-		// must-revalidate: "MUST generate a 504" instead (section 5.2.2.2).
+	if e == nil || e.mustRevalidate() || e.Status >= 500 {
+		// must-revalidate: "MUST generate a 504" instead (section
+		// 5.2.2.2). A stored error is no better than the origin's new one.
 		return false
 	}
 	limit := c.cfg.StaleIfError

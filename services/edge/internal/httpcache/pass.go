@@ -65,7 +65,7 @@ func (c *Cache) stream(w http.ResponseWriter, r *http.Request, resp *http.Respon
 		h.Set(platform.RequestIDHeader, id)
 	}
 	if xcache != "BYPASS" {
-		h.Set("Age", strconv.FormatInt(int64(parseDelta(resp.Header.Get("Age"))/time.Second), 10))
+		h.Set("Age", strconv.FormatInt(int64(parseAge(resp.Header)/time.Second), 10))
 	}
 	// Cache-Status is a list, nearest the origin first: an upstream cache's
 	// member stays, and this cache's is added.
