@@ -23,11 +23,14 @@ edge_pid=
 trap '[ -n "$edge_pid" ] && kill "$edge_pid" 2>/dev/null; rm -rf "$work"' EXIT
 go build -o "$work/edge" ./services/edge/cmd/edge
 
-# free_port prints a loopback port nothing listens on.
+# free_port prints a loopback port nothing listens on, below Linux's
+# ephemeral range (32768 up), where outgoing connections take theirs, and
+# other than the ports named as arguments.
 free_port() {
   local p
   for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 20000))
+    p=$((20000 + RANDOM % 12000))
+    case " $* " in *" $p "*) continue ;; esac
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
   done
   echo "conformance: no free port found" >&2; exit 1
@@ -35,7 +38,7 @@ free_port() {
 
 fail=0
 for run in $(seq 1 "$runs"); do
-  origin_port=$(free_port) edge_port=$(free_port) admin_port=$(free_port)
+  origin_port=$(free_port); edge_port=$(free_port "$origin_port"); admin_port=$(free_port "$origin_port" "$edge_port")
   ORIGIN_URL=http://127.0.0.1:$origin_port LISTEN_ADDR=127.0.0.1:$edge_port ADMIN_ADDR=127.0.0.1:$admin_port \
     INSTANCE_ID=edge-conformance LOG_LEVEL=warn "$work/edge" >"$work/edge-$run.log" 2>&1 &
   edge_pid=$!

@@ -98,6 +98,13 @@ type Cache struct {
 	metrics *Metrics
 	flight  singleflight.Group
 	fills   *semaphore.Weighted // the FillBytes budget
+	// writes carries the requests that cannot be resent (POST, PUT, ...),
+	// each on a new connection: on a kept-alive one, the origin may close
+	// it (its keep-alive timeout, 5s in Node and Apache) just as the
+	// request is written, and a write that fails so cannot be told from
+	// one the origin took and then failed on, so it must not be repeated
+	// (RFC 9110 section 9.2.2). The transport resends GET and HEAD itself.
+	writes http.RoundTripper
 	// purges records purges and invalidations: a fetch stores its response
 	// only if none of its own URL ran since it started.
 	purges purgeLog
@@ -152,8 +159,17 @@ func New(cfg Config, st *store.Store[*Object], m *Metrics) *Cache {
 	if name == "" {
 		name = "scalelab-edge"
 	}
+	writes := cfg.Transport
+	if t, ok := cfg.Transport.(*http.Transport); ok {
+		t = t.Clone()
+		// No idle connections kept (net/http's "< 0"), without asking
+		// the origin to close (as DisableKeepAlives would, with
+		// Connection: close, which would replace the origin's own).
+		t.MaxIdleConnsPerHost = -1
+		writes = t
+	}
 	return &Cache{
-		cfg: cfg, store: st, metrics: m, name: sfItem(name),
+		cfg: cfg, store: st, metrics: m, name: sfItem(name), writes: writes,
 		policy: Policy{MaxObjectBytes: cfg.MaxObjectBytes, HeuristicMax: cfg.HeuristicMax},
 		fills:  semaphore.NewWeighted(cfg.FillBytes),
 	}

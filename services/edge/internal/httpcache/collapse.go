@@ -54,6 +54,7 @@ func (c *Cache) fetchShared(w http.ResponseWriter, r *http.Request, key string, 
 		}
 	}
 	var leader atomic.Bool
+	hints := newInterim(w) // the leader's client gets the origin's 1xx
 	ch := c.flight.DoChan(fk, func() (any, error) {
 		leader.Store(true)
 		// A miss that arrives just after the previous flight landed finds
@@ -64,7 +65,7 @@ func (c *Cache) fetchShared(w http.ResponseWriter, r *http.Request, key string, 
 				return &fill{entry: e, xcache: "MISS", cs: cs}, nil
 			}
 		}
-		return c.fetch(ctx, fetchRequest{url: r.URL, header: hdr, key: key, cand: cand, cs: cs, reqCC: reqCC, store: true, streamKey: fk})
+		return c.fetch(ctx, fetchRequest{url: r.URL, header: hdr, key: key, cand: cand, cs: cs, reqCC: reqCC, store: true, streamKey: fk, interim: hints})
 	})
 
 	timer := time.NewTimer(c.cfg.CollapseTimeout)
@@ -73,10 +74,12 @@ func (c *Cache) fetchShared(w http.ResponseWriter, r *http.Request, key string, 
 	select {
 	case res = <-ch:
 	case <-r.Context().Done():
+		hints.close()
 		platform.SetStatus(w, 499) // the client left; the fetch goes on for the others
 		return
 	case <-timer.C:
 		if !leader.Load() {
+			hints.close()
 			// Waited long enough on someone else's fetch: ask the origin
 			// directly (as nginx's proxy_cache_lock_timeout does).
 			cs.detail = "collapse-timeout"
@@ -89,10 +92,12 @@ func (c *Cache) fetchShared(w http.ResponseWriter, r *http.Request, key string, 
 		select {
 		case res = <-ch:
 		case <-r.Context().Done():
+			hints.close()
 			platform.SetStatus(w, 499)
 			return
 		}
 	}
+	hints.close()
 	collapsed := !leader.Load()
 	if res.Err != nil {
 		c.fail(w, r, res.Err, cand)
@@ -168,8 +173,10 @@ type alone struct {
 // (no-store), or selects another variant than a shared fetch got.
 func (c *Cache) fetchAlone(w http.ResponseWriter, r *http.Request, key string, cand *Entry, cs cacheStatus, reqCC CacheControl, how alone, passXCache string) {
 	hdr := forwardHeader(r.Header, how.private)
+	hints := newInterim(w)
 	f, err := c.fetch(r.Context(), fetchRequest{url: r.URL, header: hdr, key: key, cand: cand, cs: cs, reqCC: reqCC,
-		store: how.store, authorized: r.Header.Get("Authorization") != ""})
+		store: how.store, authorized: r.Header.Get("Authorization") != "", interim: hints})
+	hints.close()
 	count := func() {
 		if cand == nil && !how.counted {
 			c.metrics.requests.WithLabelValues(resultOf(passXCache)).Inc()

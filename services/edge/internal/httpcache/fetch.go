@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"scalelab/services/platform"
@@ -54,6 +57,7 @@ type fetchRequest struct {
 	// Content-Length) is then answered while it arrives, the waiters
 	// reading the body as it is stored (see stream.go).
 	streamKey string
+	interim   *interim // where the origin's 1xx responses go, if anywhere
 }
 
 // exchange is an origin response in hand, with what deciding its fate
@@ -114,7 +118,7 @@ func (fr *fetchRequest) validating() bool { return fr.cand != nil && fr.cand.Has
 // originRequest is the GET sent to the origin for fr, conditional when it
 // revalidates.
 func (c *Cache) originRequest(ctx context.Context, fr fetchRequest) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.originURL(fr.url).String(), nil)
+	req, err := http.NewRequestWithContext(fr.interim.trace(ctx), http.MethodGet, c.originURL(fr.url).String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +157,10 @@ func (c *Cache) roundTrip(ctx context.Context, req *http.Request) (*http.Respons
 		if err := c.cfg.Sleep(ctx, c.cfg.RTT); err != nil {
 			return nil, err
 		}
-		return c.cfg.Transport.RoundTrip(req)
+		if !replayable(req) {
+			return c.writes.RoundTrip(req)
+		}
+		return c.sendReplayable(req)
 	}()
 	code := "error"
 	if err == nil {
@@ -164,6 +171,37 @@ func (c *Cache) roundTrip(ctx context.Context, req *http.Request) (*http.Respons
 		return nil, originError(ctx, err)
 	}
 	return resp, nil
+}
+
+// sendReplayable sends a request the transport may send again. It does so
+// itself when a kept-alive connection closes or resets under the request;
+// sendReplayable adds the case of a reused connection answering with bytes
+// that are no HTTP response: what an origin left on the connection after
+// its last answer (a body longer than its Content-Length), read as the
+// answer to this request. On a new connection the request gets its own.
+func (c *Cache) sendReplayable(req *http.Request) (*http.Response, error) {
+	var reused atomic.Bool
+	traced := req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { reused.Store(info.Reused) },
+	}))
+	resp, err := c.cfg.Transport.RoundTrip(traced)
+	// net/http's error is unexported: its text is the only way to know it.
+	if err != nil && reused.Load() && strings.Contains(err.Error(), "malformed HTTP") && req.Context().Err() == nil {
+		c.cfg.Logger.Warn("origin left stray bytes on a kept-alive connection; the request goes again on another", "url", req.URL.String(), "err", err)
+		return c.cfg.Transport.RoundTrip(req)
+	}
+	return resp, err
+}
+
+// replayable reports whether the transport may send req again on a new
+// connection when a kept-alive one fails under it: a safe method without a
+// body (net/http's own rule).
+func replayable(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return req.Body == nil || req.Body == http.NoBody
+	}
+	return false
 }
 
 // errOriginTimeout marks a fetch that ran out of ORIGIN_TIMEOUT.

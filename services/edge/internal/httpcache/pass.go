@@ -20,7 +20,8 @@ func (c *Cache) pass(w http.ResponseWriter, r *http.Request, xcache string, cs c
 	if r.ContentLength != 0 {
 		body = r.Body
 	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, c.originURL(r.URL).String(), body)
+	hints := newInterim(w)
+	req, err := http.NewRequestWithContext(hints.trace(ctx), r.Method, c.originURL(r.URL).String(), body)
 	if err != nil {
 		c.fail(w, r, err, nil)
 		return
@@ -30,6 +31,7 @@ func (c *Cache) pass(w http.ResponseWriter, r *http.Request, xcache string, cs c
 	removeHopByHop(req.Header)
 	req.Header.Add("Via", "1.1 "+c.cfg.ServedBy)
 	resp, err := c.roundTrip(ctx, req)
+	hints.close()
 	if err != nil {
 		c.fail(w, r, err, nil)
 		return
