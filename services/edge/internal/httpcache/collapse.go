@@ -68,36 +68,10 @@ func (c *Cache) fetchShared(w http.ResponseWriter, r *http.Request, key string, 
 		return c.fetch(ctx, fetchRequest{url: r.URL, header: hdr, key: key, cand: cand, cs: cs, reqCC: reqCC, store: true, streamKey: fk, interim: hints})
 	})
 
-	timer := time.NewTimer(c.cfg.CollapseTimeout)
-	defer timer.Stop()
-	var res singleflight.Result
-	select {
-	case res = <-ch:
-	case <-r.Context().Done():
-		hints.close()
-		platform.SetStatus(w, 499) // the client left; the fetch goes on for the others
+	res, ok := c.await(w, r, ch, &leader, hints, cand, cs)
+	if !ok {
 		return
-	case <-timer.C:
-		if !leader.Load() {
-			hints.close()
-			// Waited long enough on someone else's fetch: ask the origin
-			// directly (as nginx's proxy_cache_lock_timeout does).
-			cs.detail = "collapse-timeout"
-			if cand != nil {
-				c.metrics.requests.WithLabelValues(resultMiss).Inc()
-			}
-			c.pass(w, r, "MISS", cs)
-			return
-		}
-		select {
-		case res = <-ch:
-		case <-r.Context().Done():
-			hints.close()
-			platform.SetStatus(w, 499)
-			return
-		}
 	}
-	hints.close()
 	collapsed := !leader.Load()
 	if res.Err != nil {
 		c.fail(w, r, res.Err, cand)
@@ -115,6 +89,42 @@ func (c *Cache) fetchShared(w http.ResponseWriter, r *http.Request, key string, 
 		c.metrics.collapsed.Inc()
 	}
 	c.answer(w, r, f, cand, collapsed, "MISS")
+}
+
+// await waits for the shared fetch's result on ch, at most CollapseTimeout
+// unless this request leads the fetch. ok is false when the request was
+// answered meanwhile: its client left, or it asked the origin itself.
+func (c *Cache) await(w http.ResponseWriter, r *http.Request, ch <-chan singleflight.Result, leader *atomic.Bool, hints *interim, cand *Entry, cs cacheStatus) (res singleflight.Result, ok bool) {
+	timer := time.NewTimer(c.cfg.CollapseTimeout)
+	defer timer.Stop()
+	select {
+	case res = <-ch:
+	case <-r.Context().Done():
+		hints.close()
+		platform.SetStatus(w, 499) // the client left; the fetch goes on for the others
+		return res, false
+	case <-timer.C:
+		if !leader.Load() {
+			hints.close()
+			// Waited long enough on someone else's fetch: ask the origin
+			// directly (as nginx's proxy_cache_lock_timeout does).
+			cs.detail = "collapse-timeout"
+			if cand != nil {
+				c.metrics.requests.WithLabelValues(resultMiss).Inc()
+			}
+			c.pass(w, r, "MISS", cs)
+			return res, false
+		}
+		select {
+		case res = <-ch:
+		case <-r.Context().Done():
+			hints.close()
+			platform.SetStatus(w, 499)
+			return res, false
+		}
+	}
+	hints.close()
+	return res, true
 }
 
 // answer serves what a fetch produced.

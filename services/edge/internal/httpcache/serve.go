@@ -34,7 +34,12 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.pass(w, r, "BYPASS", cacheStatus{fwd: "method"})
 		return
 	}
+	c.serveCacheable(w, r)
+}
 
+// serveCacheable answers a GET or HEAD: from the store when a stored entry
+// may answer it, else from the origin (toOrigin).
+func (c *Cache) serveCacheable(w http.ResponseWriter, r *http.Request) {
 	// The primary key is the path and query only: the same object whatever
 	// host name or method (GET or HEAD) it was asked by.
 	key := r.URL.RequestURI()
@@ -73,6 +78,13 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			cs.fwd = "request"
 		}
 	}
+	c.toOrigin(w, r, key, obj, e, cs, reqCC)
+}
+
+// toOrigin answers a GET or HEAD that needs the origin; e is the stored
+// entry to revalidate, if any, among obj's variants.
+func (c *Cache) toOrigin(w http.ResponseWriter, r *http.Request, key string, obj *Object, e *Entry, cs cacheStatus, reqCC CacheControl) {
+	authorized := r.Header.Get("Authorization") != ""
 	if reqCC.OnlyIfCached {
 		// Section 5.2.1.7: nothing usable stored, and the client forbade
 		// asking the origin.
