@@ -221,12 +221,6 @@ func responseDirectives(h http.Header) (cc CacheControl, cdn bool) {
 	return ParseCacheControl(joinValues(h, "Cache-Control")), false
 }
 
-// cdnCacheControl returns the response's CDN-Cache-Control, and whether it
-// has one that is valid and not empty.
-func cdnCacheControl(h http.Header) (string, bool) {
-	v := strings.TrimSpace(joinValues(h, "CDN-Cache-Control"))
-	return v, v != "" && validCDNCacheControl(v)
-}
 
 // freshnessLifetime computes a response's freshness lifetime for a shared
 // cache (RFC 9111 section 4.2.1): s-maxage, else max-age, else Expires minus

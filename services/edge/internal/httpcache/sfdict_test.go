@@ -20,7 +20,7 @@ func TestValidCDNCacheControl(t *testing.T) {
 		{`a="unterminated`, false},
 		{"a=(1 2", false},
 	} {
-		if got := validCDNCacheControl(tt.in); got != tt.ok {
+		if got := validCDNCacheControl([]string{tt.in}); got != tt.ok {
 			t.Errorf("validCDNCacheControl(%q) = %v, want %v", tt.in, got, tt.ok)
 		}
 	}
