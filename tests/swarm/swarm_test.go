@@ -77,8 +77,8 @@ func deploy(t *testing.T) *deployment {
 		env = append(env, k+"="+v)
 	}
 	d := &deployment{t: t, root: root, env: env}
-	before := swarmState(t)
 	d.script("down.sh") // leftovers of an interrupted run
+	before := swarmState(t)
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, s := range []string{"api", "lb", "pg-users-0"} {
