@@ -20,7 +20,11 @@ if [ "$state" = inactive ]; then
   # 127.0.0.1: one node needs no address others can reach, and a host with
   # several interfaces would otherwise make init ask which one to advertise.
   docker swarm init --advertise-addr 127.0.0.1 >/dev/null
-  docker node update --label-add "scalelab.made=$made" self >/dev/null
+  node=$(docker info --format '{{.Swarm.NodeID}}')
+  if ! docker node update --label-add "scalelab.made=$made" "$node" >/dev/null; then
+    docker swarm leave --force >/dev/null # unlabelled, down.sh would not know to leave it
+    exit 1
+  fi
 elif [ "$state" != active ]; then
   echo "error: this engine's swarm is $state; expected inactive or active" >&2
   exit 1
