@@ -14,3 +14,7 @@ swarm-up: images ## deploy the lab as a swarm stack (initialises a single-node s
 .PHONY: swarm-down
 swarm-down: ## remove the swarm stack and its volumes; leave the swarm if swarm-up made it
 	deploy/swarm/down.sh
+
+.PHONY: test-swarm
+test-swarm: images ## deploy the stack on this engine's swarm and test it, a rolling update under load included (~10 min; hold the engine to yourself)
+	go test -count=1 -v -tags swarm -timeout 30m ./tests/swarm/

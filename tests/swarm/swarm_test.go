@@ -1,3 +1,5 @@
+//go:build swarm
+
 // Package swarm deploys the lab as a Docker Swarm stack on this machine's
 // engine (a single-node swarm, initialised if there is none), checks what
 // the whole-stack compose test checks, rolls the api over under load, and

@@ -1,3 +1,5 @@
+//go:build swarm
+
 package swarm
 
 import (
