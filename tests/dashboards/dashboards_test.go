@@ -36,8 +36,8 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 func TestMetricNames(t *testing.T) {
 	for expr, want := range map[string][]string{
 		`sum by (job, code) (rate(scalelab_api_http_requests_total{code="5xx", route="GET /users/{id}"}[1m]))`: {"scalelab_api_http_requests_total"},
-		`histogram_quantile(0.99, sum by (le) (rate(x_seconds_bucket[5m]))) or vector(0)`:                        {"x_seconds_bucket"},
-		`a:b:rate1m < 0.5 * (a:b:rate1m offset 10m) and on (job) c_total > 1e-9`:                                 {"a:b:rate1m", "c_total"},
+		`histogram_quantile(0.99, sum by (le) (rate(x_seconds_bucket[5m]))) or vector(0)`:                      {"x_seconds_bucket"},
+		`a:b:rate1m < 0.5 * (a:b:rate1m offset 10m) and on (job) c_total > 1e-9`:                               {"a:b:rate1m", "c_total"},
 		`up == 0`: {"up"},
 	} {
 		if got := MetricNames(expr); !slices.Equal(got, want) {

@@ -137,8 +137,8 @@ func GrafanaJSON(d Dashboard) ([]byte, error) {
 			}
 			id++
 			gp := gfPanel{ID: id, Type: "timeseries", Title: p.Title, Description: p.Description,
-				GridPos:    gfGridPos{H: panelHeight, W: panelWidth, X: (i % perLine) * panelWidth, Y: y + (i/perLine)*panelHeight},
-				Datasource: &prometheusDS,
+				GridPos:     gfGridPos{H: panelHeight, W: panelWidth, X: (i % perLine) * panelWidth, Y: y + (i/perLine)*panelHeight},
+				Datasource:  &prometheusDS,
 				FieldConfig: &gfFieldConfig{Defaults: gfDefaults{Unit: p.Unit, Min: &zero}, Overrides: []any{}},
 				Options: &gfOptions{Legend: gfLegend{DisplayMode: "list", Placement: "bottom", ShowLegend: true},
 					Tooltip: gfTooltip{Mode: "multi", Sort: "desc"}},
