@@ -18,8 +18,18 @@ const params = new URLSearchParams(location.search);
 const rangeSel = document.getElementById("range");
 if (params.get("range")) rangeSel.value = params.get("range");
 
-async function getJSON(url) {
-  const r = await fetch(url, { cache: "no-store" });
+// A request that fails on the network (Chromium aborts those in flight with
+// ERR_NETWORK_CHANGED whenever an interface comes or goes, as Docker's do)
+// is tried again, twice; an HTTP error is not.
+async function getJSON(url, tries = 3) {
+  let r;
+  try {
+    r = await fetch(url, { cache: "no-store" });
+  } catch (err) {
+    if (tries <= 1) throw err;
+    await new Promise(res => setTimeout(res, 500));
+    return getJSON(url, tries - 1);
+  }
   if (!r.ok) throw new Error(url + ": HTTP " + r.status);
   return r.json();
 }
