@@ -13,8 +13,9 @@ import (
 
 // RegisteredMetrics reads the Go sources under dir (the services) and
 // returns a pattern for every metric they define: the Namespace, Subsystem
-// and Name of each prometheus.*Opts literal and the name of each
-// prometheus.NewDesc. A part built at run time (the platform's
+// and Name of each prometheus.*Opts literal, the name of each
+// prometheus.NewDesc, and any string literal that is a whole scalelab_ name
+// (for names handed to a helper that builds the metric). A part built at run time (the platform's
 // "scalelab_" + service) becomes a wildcard for one name segment.
 //
 // The sources, not a live /metrics page, because a labelled metric shows on
@@ -36,6 +37,12 @@ func RegisteredMetrics(dir string) ([]*regexp.Regexp, error) {
 		ast.Inspect(f, func(n ast.Node) bool {
 			var parts []string
 			switch n := n.(type) {
+			case *ast.BasicLit:
+				// A whole name handed to a helper (g("scalelab_x", help)).
+				if v, err := strconv.Unquote(n.Value); err == nil && wholeName.MatchString(v) {
+					out = append(out, regexp.MustCompile("^"+regexp.QuoteMeta(v)+"$"))
+				}
+				return true
 			case *ast.CompositeLit:
 				sel, ok := n.Type.(*ast.SelectorExpr)
 				if !ok || !strings.HasSuffix(sel.Sel.Name, "Opts") {
@@ -76,6 +83,8 @@ func RegisteredMetrics(dir string) ([]*regexp.Regexp, error) {
 	})
 	return out, err
 }
+
+var wholeName = regexp.MustCompile(`^scalelab_[a-z0-9_]+_[a-z0-9_]+$`)
 
 // stringBindings maps each name bound to a string literal in f (const ns =
 // "...", ns := "scalelab_" + service) to its value, * for the unknown part.
