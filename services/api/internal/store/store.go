@@ -145,7 +145,12 @@ func (s *Store) observe(shardID int, op string, start time.Time, err error) erro
 // any write already committed on the shard (the sequence's last value): the
 // version under which "absent" may be cached.
 func (s *Store) Get(ctx context.Context, id int64) (User, int64, error) {
-	sh := s.ShardOf(id)
+	return s.GetFrom(ctx, s.ShardOf(id), id)
+}
+
+// GetFrom is Get from a shard the caller has already looked up (a cached
+// read needs the shard for its trust key too, and computes it once).
+func (s *Store) GetFrom(ctx context.Context, sh int, id int64) (User, int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
