@@ -30,7 +30,11 @@ async function getJSON(url, tries = 3) {
     await new Promise(res => setTimeout(res, 500));
     return getJSON(url, tries - 1);
   }
-  if (!r.ok) throw new Error(url + ": HTTP " + r.status);
+  if (!r.ok) {
+    // Prometheus explains a refused query in the body's "error".
+    const body = await r.json().catch(() => ({}));
+    throw new Error(body.error || url + ": HTTP " + r.status);
+  }
   return r.json();
 }
 
