@@ -72,7 +72,10 @@ function bytes(v, suffix) {
 
 // Grafana's legend format: {{label}} replaced by the series' label value.
 function legend(format, metric) {
-  if (format) return format.replace(/\{\{\s*(\w+)\s*\}\}/g, (_, k) => metric[k] ?? "");
+  if (format) {
+    const s = format.replace(/\{\{\s*(\w+)\s*\}\}/g, (_, k) => metric[k] ?? "").trim();
+    if (s) return s; // else: an "or vector(0)" series has none of the labels
+  }
   const labels = Object.entries(metric).filter(([k]) => k !== "__name__");
   return labels.length ? labels.map(([k, v]) => k + "=" + v).join(" ") : (metric.__name__ || "value");
 }
