@@ -140,33 +140,36 @@ func (g grafana) points(expr string) (int, error) {
 			"datasource": map[string]string{"type": "prometheus", "uid": "prometheus"},
 		}},
 	}
-	var resp struct {
-		Results map[string]struct {
-			Error  string `json:"error"`
-			Frames []struct {
-				Data struct {
-					Values [][]any `json:"values"`
-				} `json:"data"`
-			} `json:"frames"`
-		} `json:"results"`
-	}
+	var resp dsResponse
 	if err := g.do("POST", "/api/ds/query", req, &resp); err != nil {
 		return 0, err
 	}
-	r := resp.Results["A"]
+	return resp.numbers("A")
+}
+
+// dsResponse is the part of /api/ds/query's answer read here: per query,
+// an error or data frames whose first column is the time.
+type dsResponse struct {
+	Results map[string]struct {
+		Error  string `json:"error"`
+		Frames []struct {
+			Data struct {
+				Values [][]any `json:"values"`
+			} `json:"data"`
+		} `json:"frames"`
+	} `json:"results"`
+}
+
+func (d dsResponse) numbers(refID string) (int, error) {
+	r, ok := d.Results[refID]
+	if !ok {
+		return 0, fmt.Errorf("no result for query %s", refID)
+	}
 	if r.Error != "" {
 		return 0, fmt.Errorf("%s", r.Error)
 	}
-	return countNumbers(r.Frames), nil
-}
-
-func countNumbers(frames []struct {
-	Data struct {
-		Values [][]any `json:"values"`
-	} `json:"data"`
-}) int {
 	n := 0
-	for _, f := range frames {
+	for _, f := range r.Frames {
 		// values[0] is the time column; the rest are series.
 		for i := 1; i < len(f.Data.Values); i++ {
 			for _, v := range f.Data.Values[i] {
@@ -176,7 +179,7 @@ func countNumbers(frames []struct {
 			}
 		}
 	}
-	return n
+	return n, nil
 }
 
 func (g grafana) do(method, path string, body, out any) error {
