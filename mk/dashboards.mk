@@ -22,8 +22,8 @@ dashboards-png: chromium ## render every panel of the running stack's dashboards
 test: chromium
 
 .PHONY: chromium
-chromium: ## install Debian's chromium if missing (headless, for the dashboards test and dashboards-png; as root)
-	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then \
+chromium: ## install Debian's chromium unless a Chromium or Chrome is here (headless, for the dashboards test and dashboards-png; as root)
+	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing chromium (headless browser for the dashboards)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
