@@ -40,19 +40,3 @@ func Rules(dir string) ([]Rule, error) {
 	}
 	return rules, nil
 }
-
-// Exprs is every PromQL expression of every dashboard, each with where it
-// comes from ("lb.json: Requests per backend").
-func Exprs(ds []Dashboard) map[string][]string {
-	out := map[string][]string{}
-	for _, d := range ds {
-		for _, r := range d.Rows {
-			for _, p := range r.Panels {
-				for _, q := range p.Queries {
-					out[q.Expr] = append(out[q.Expr], d.File+": "+p.Title)
-				}
-			}
-		}
-	}
-	return out
-}
