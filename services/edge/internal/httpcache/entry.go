@@ -221,7 +221,6 @@ func responseDirectives(h http.Header) (cc CacheControl, cdn bool) {
 	return ParseCacheControl(joinValues(h, "Cache-Control")), false
 }
 
-
 // freshnessLifetime computes a response's freshness lifetime for a shared
 // cache (RFC 9111 section 4.2.1): s-maxage, else max-age, else Expires minus
 // Date, else, only where section 4.2.2 allows it, 10% of the time since
