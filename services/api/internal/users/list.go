@@ -2,15 +2,11 @@ package users
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sync/errgroup"
 
 	"scalelab/services/api/internal/cache"
 	"scalelab/services/api/internal/store"
@@ -119,29 +115,15 @@ func (h *Handler) multiGet(w http.ResponseWriter, r *http.Request, raw string) {
 		misses = ids
 	}
 
-	// Group the misses by shard and ask each shard once, all in parallel.
-	byShard := map[int][]int64{}
-	for _, id := range misses {
-		sh := h.store.ShardOf(id)
-		byShard[sh] = append(byShard[sh], id)
-	}
-	perShard := make([][]store.User, h.store.Shards()) // one slot per shard: no lock
-	g, gctx := errgroup.WithContext(ctx)
-	for sh, shardIDs := range byShard {
-		g.Go(func() (err error) {
-			perShard[sh], err = h.store.GetMany(gctx, sh, shardIDs)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	// The store asks each shard once for its misses, all in parallel.
+	users, err := h.store.GetMany(ctx, misses)
+	if err != nil {
 		h.storeError(w, r, err)
 		return
 	}
-	for _, users := range perShard {
-		for _, u := range users {
-			b, _ := json.Marshal(u)
-			found[u.ID] = b
-		}
+	for _, u := range users {
+		b, _ := json.Marshal(u)
+		found[u.ID] = b
 	}
 
 	out := struct {
@@ -165,20 +147,11 @@ func (h *Handler) multiGet(w http.ResponseWriter, r *http.Request, raw string) {
 // them all. It is the query sharding makes expensive: it needs every shard,
 // and fails when any one of them is down.
 func (h *Handler) page(w http.ResponseWriter, r *http.Request, after int64, limit int) {
-	perShard := make([][]store.User, h.store.Shards())
-	g, ctx := errgroup.WithContext(r.Context())
-	for sh := range perShard {
-		g.Go(func() (err error) {
-			perShard[sh], err = h.store.Page(ctx, sh, after, limit)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	merged, err := h.store.Page(r.Context(), after, limit)
+	if err != nil {
 		h.storeError(w, r, err)
 		return
 	}
-	merged := slices.Concat(perShard...)
-	slices.SortFunc(merged, func(a, b store.User) int { return cmp.Compare(a.ID, b.ID) })
 	more := len(merged) > limit
 	merged = merged[:min(limit, len(merged))]
 	out := struct {

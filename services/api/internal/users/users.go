@@ -82,10 +82,8 @@ type Handler struct {
 	logger  *slog.Logger
 	flight  flight.Group[result]
 	fence   *fence
-	// trustKeys[i] is cache.TrustKey(i).
-	trustKeys []string
-	orders    OrdersFunc
-	m         metrics
+	orders  OrdersFunc
+	m       metrics
 }
 
 // NewHandler builds the users handler; its metrics are registered on reg.
@@ -93,9 +91,6 @@ type Handler struct {
 // trust in the background (see fence).
 func NewHandler(ctx context.Context, st *store.Store, c *cache.Cache, b Breaker, ids IDs, opts Options, logger *slog.Logger, reg prometheus.Registerer) *Handler {
 	h := &Handler{store: st, ids: ids, cache: c, breaker: b, opts: opts, logger: logger, m: newMetrics(reg)}
-	for i := range st.Shards() {
-		h.trustKeys = append(h.trustKeys, cache.TrustKey(i))
-	}
 	if opts.Strategy != NoCache {
 		h.fence = newFence(st, c, b, opts.TrustTTL, logger, reg)
 		go h.fence.run(ctx)
@@ -111,9 +106,8 @@ func (h *Handler) TrustCache(ctx context.Context) {
 	}
 }
 
-// trustKey names the trust of id's shard; the names are made once, not on
-// every read.
-func (h *Handler) trustKey(id int64) string { return h.trustKeys[h.store.ShardOf(id)] }
+// trustKey names the trust of id's shard under the current shard map.
+func (h *Handler) trustKey(id int64) string { return h.store.TrustKey(id) }
 
 // result is a user read: its JSON (or absent), and where it came from.
 type result struct {
