@@ -83,3 +83,13 @@ func Publish(ctx context.Context, tx DB, m Map) error {
 	_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2::text)`, Channel, m.Version)
 	return err
 }
+
+// LoadVersion returns one version of the map.
+func LoadVersion(ctx context.Context, db DB, version int64) (Map, error) {
+	m := Map{Version: version}
+	err := db.QueryRow(ctx, `SELECT router, dsns FROM shard_map WHERE version = $1`, version).Scan(&m.Router, &m.DSNs)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Map{}, fmt.Errorf("shard map: no version %d", version)
+	}
+	return m, err
+}
