@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -27,6 +28,19 @@ func (v *View) Shards() int { return len(v.pools) }
 
 // ShardOf returns the shard that holds id.
 func (v *View) ShardOf(id int64) int { return v.router.Shard(strconv.FormatInt(id, 10)) }
+
+// RouterName names the view's router as the map does.
+func (v *View) RouterName() string {
+	switch v.router.(type) {
+	case shard.Modulo:
+		return "modulo"
+	case shard.Jump:
+		return "consistent"
+	case shard.Rendezvous:
+		return "rendezvous"
+	}
+	return fmt.Sprintf("%T", v.router)
+}
 
 // TrustKey names the cache trust of shard i under this map. The name
 // carries the map version: a shard's trust is renewed by a replica that
