@@ -79,7 +79,7 @@ func newPool(dsn string) (*pgxpool.Pool, error) {
 		return nil, err
 	}
 	cfg.MaxConns = 4
-	cfg.ConnConfig.ConnectTimeout = 3 * time.Second
+	cfg.ConnConfig.ConnectTimeout = 10 * time.Second
 	cfg.ConnConfig.RuntimeParams["application_name"] = "shardctl"
 	// The copy's own writes must not fire the change trigger.
 	cfg.ConnConfig.RuntimeParams["session_replication_role"] = "replica"
@@ -147,7 +147,7 @@ func (e *Engine) Reachable(ctx context.Context, maps ...shardmap.Map) error {
 	for _, d := range union(maps...) {
 		p, err := e.pool(d)
 		if err == nil {
-			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 			err = p.Ping(pctx)
 			cancel()
 		}

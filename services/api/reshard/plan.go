@@ -135,3 +135,18 @@ func frac(n, total int64) float64 {
 	}
 	return float64(n) / float64(total)
 }
+
+// Rows counts the rows each shard of m holds.
+func (e *Engine) Rows(ctx context.Context, m shardmap.Map) ([]int64, error) {
+	out := make([]int64, len(m.DSNs))
+	for i, d := range m.DSNs {
+		p, err := e.pool(d)
+		if err == nil {
+			err = p.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&out[i])
+		}
+		if err != nil {
+			return out[:i], fmt.Errorf("shard %d: %v", i, err)
+		}
+	}
+	return out, nil
+}

@@ -45,7 +45,7 @@ func (f *Follower) Current() Map {
 func (f *Follower) Refresh(ctx context.Context) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	m, published, err := Load(ctx, f.pool)
 	if err != nil {

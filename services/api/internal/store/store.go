@@ -157,8 +157,8 @@ func (s *Store) newView(version int64, router shard.Router, dsns []string) (*Vie
 }
 
 // NewPool opens a lazy, bounded pool to one PostgreSQL server: nothing is
-// dialled until first use, a dead server costs a connect at most 2 s (not
-// the kernel's minutes-long TCP timeout), and the server itself cancels any
+// dialled until first use, a dead server costs a connect at most 2 s or
+// QueryTimeout if longer (not the kernel's minutes-long TCP timeout), and the server itself cancels any
 // statement running past QueryTimeout.
 func NewPool(dsn string, opts Options) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
@@ -168,7 +168,7 @@ func NewPool(dsn string, opts Options) (*pgxpool.Pool, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
-	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
+	cfg.ConnConfig.ConnectTimeout = max(2*time.Second, opts.QueryTimeout)
 	cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(opts.QueryTimeout.Milliseconds(), 10)
 	cfg.ConnConfig.RuntimeParams["application_name"] = "scalelab-api"
 	return pgxpool.NewWithConfig(context.Background(), cfg)
