@@ -20,14 +20,12 @@ const usage = `usage: shardctl status
 environment:
   SHARD_MAP_DSN      the catalog that holds the shard map (required)
   SHARD_DSNS         every shard shardctl may use, in order: the map's and idle ones (required)
-  SHARD_ROUTER       the router of the map's first version, if the catalog holds none (modulo)
   SHARDCTL_REPLICAS  api admin addresses whose map version status shows: URLs, or dns://host:port for every address of a name
 `
 
 type config struct {
 	catalog  string
 	known    []string
-	router   string
 	replicas []string
 }
 
@@ -36,11 +34,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
 		catalog:  env.Required("SHARD_MAP_DSN"),
 		known:    platform.SplitList(env.Required("SHARD_DSNS")),
-		router:   env.String("SHARD_ROUTER", "modulo"),
 		replicas: platform.SplitList(env.String("SHARDCTL_REPLICAS", "")),
-	}
-	if _, err := shardmap.NewRouter(c.router, 1); err != nil {
-		env.Fail("SHARD_ROUTER", err)
 	}
 	return c, env.Err()
 }
@@ -68,7 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	e, err := reshard.Open(ctx, cfg.catalog, cfg.known, shardmap.Map{Router: cfg.router, DSNs: cfg.known})
+	// The api seeds the map from its own SHARD_DSNS; shardctl only reads it.
+	e, err := reshard.Open(ctx, cfg.catalog, cfg.known, shardmap.Map{})
 	if err != nil {
 		return err
 	}

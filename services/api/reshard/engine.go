@@ -100,10 +100,14 @@ func (e *Engine) pool(dsn string) (*pgxpool.Pool, error) {
 	return p, nil
 }
 
-// Current returns the catalog's map, seeding it first if it holds none.
+// Current returns the catalog's map, seeding it first with the seed given
+// to Open, if any, when the catalog holds none.
 func (e *Engine) Current(ctx context.Context) (shardmap.Map, error) {
 	m, _, err := shardmap.Load(ctx, e.catalog)
-	if errors.Is(err, shardmap.ErrNoMap) && len(e.seed.DSNs) > 0 {
+	if errors.Is(err, shardmap.ErrNoMap) {
+		if len(e.seed.DSNs) == 0 {
+			return m, errors.New("the catalog holds no shard map yet: start the api, which seeds it from its SHARD_DSNS and SHARD_ROUTER")
+		}
 		return shardmap.Seed(ctx, e.catalog, e.seed)
 	}
 	return m, err
