@@ -200,14 +200,18 @@ func (r *run) carrySequence(ctx context.Context) error {
 
 // flip publishes the new map and records it, in one catalog transaction.
 func (r *run) flip(ctx context.Context) error {
-	r.st.Phase, r.st.Verified = shardmap.PhaseFlipped, "ok"
-	r.st.Pause = time.Since(r.frozenAt)
-	return pgx.BeginFunc(ctx, r.e.catalog, func(tx pgx.Tx) error {
+	st := r.st
+	st.Phase, st.Verified, st.Pause = shardmap.PhaseFlipped, "ok", time.Since(r.frozenAt)
+	err := pgx.BeginFunc(ctx, r.e.catalog, func(tx pgx.Tx) error {
 		if err := shardmap.Publish(ctx, tx, r.to); err != nil {
 			return err
 		}
-		return shardmap.SaveState(ctx, tx, r.st)
+		return shardmap.SaveState(ctx, tx, st)
 	})
+	if err == nil {
+		r.st = st
+	}
+	return err
 }
 
 // release lets writes go on, by the new map only.

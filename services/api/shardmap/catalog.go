@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -80,7 +81,7 @@ func Publish(ctx context.Context, tx DB, m Map) error {
 	if tag.RowsAffected() != 1 {
 		return fmt.Errorf("shard map: version %d is not the next one", m.Version)
 	}
-	_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2::text)`, Channel, m.Version)
+	_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, strconv.FormatInt(m.Version, 10))
 	return err
 }
 
