@@ -82,6 +82,12 @@ func TestReshardRefusesResumesAndIsIdempotent(t *testing.T) {
 	if err := st.Seed(ctx, 3000); err != nil {
 		t.Fatal(err)
 	}
+	// The idle fourth shard has the schema, as compose's init script gives it.
+	idle := containertest.Connect(t, d.dsns[3])
+	if _, err := idle.Exec(ctx, store.Schema); err != nil {
+		t.Fatal(err)
+	}
+	idle.Close(ctx)
 	e := d.engine(t)
 	e.Batch = 500
 	before := rowsByID(t, d.dsns)

@@ -34,7 +34,7 @@ type reshardDeps struct {
 	redisURL string
 }
 
-func startReshardDeps(t *testing.T, redis bool) reshardDeps {
+func startReshardDeps(t testing.TB, redis bool) reshardDeps {
 	t.Helper()
 	pg := containertest.StartPostgres(t, "shard0", "-c", "max_connections=400")
 	pg.CreateDatabases(t, "shard1", "shard2", "shard3", "catalog")
@@ -48,7 +48,7 @@ func startReshardDeps(t *testing.T, redis bool) reshardDeps {
 	return d
 }
 
-func (d reshardDeps) replica(t *testing.T, name string, seed int) *platformtest.Running {
+func (d reshardDeps) replica(t testing.TB, name string, seed int) *platformtest.Running {
 	return platformtest.Start(t, run, map[string]string{
 		"INSTANCE_ID":     name,
 		"REDIS_URL":       d.redisURL,
@@ -64,7 +64,7 @@ func (d reshardDeps) replica(t *testing.T, name string, seed int) *platformtest.
 	})
 }
 
-func (d reshardDeps) engine(t *testing.T) *reshard.Engine {
+func (d reshardDeps) engine(t testing.TB) *reshard.Engine {
 	t.Helper()
 	e, err := reshard.Open(context.Background(), d.catalog, d.dsns,
 		shardmap.Map{Router: "consistent", DSNs: d.dsns[:3]})
@@ -164,6 +164,10 @@ func TestReshardUnderTraffic(t *testing.T) {
 		}
 	})
 	tr.report(t, before, during, grow, shrink)
+	for _, r := range []*platformtest.Running{a, b, late} {
+		t.Logf("%s followed map v3 in %s s; %s requests waited on a shard", r.URL,
+			metric(t, r, "scalelab_api_shard_map_follow_seconds"), metric(t, r, "scalelab_api_shard_wait_seconds_count"))
+	}
 }
 
 // mapVersion asks a replica's admin port which map it routes by.
@@ -256,7 +260,7 @@ type sample struct {
 	dur time.Duration
 }
 
-func startTraffic(t *testing.T, urls []string, ids int) *traffic {
+func startTraffic(t testing.TB, urls []string, ids int) *traffic {
 	ctx, cancel := context.WithCancel(context.Background())
 	tr := &traffic{acked: make([]atomic.Int64, ids), ids: ids, cancel: cancel,
 		client: &http.Client{Timeout: 30 * time.Second}}
@@ -383,7 +387,7 @@ func (tr *traffic) mark() time.Time { return time.Now() }
 // report logs the measurements: throughput and p99 before and during the
 // 3→4 reshard, as a ratio (this machine is shared: only ratios mean much),
 // and each reshard's time and write pause.
-func (tr *traffic) report(t *testing.T, before, during time.Time, grow, shrink reshard.Result) {
+func (tr *traffic) report(t testing.TB, before, during time.Time, grow, shrink reshard.Result) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	window := func(from, to time.Time) (float64, time.Duration) {
