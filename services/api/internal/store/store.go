@@ -213,6 +213,8 @@ func (s *Store) observe(shardID int, op string, start time.Time, err error) erro
 	switch {
 	case errors.Is(err, ErrNotFound):
 		outcome = "not_found"
+	case errors.Is(err, ErrStaleMap), errors.Is(err, ErrPaused):
+		outcome = "refused" // by the shard's fence: followed or waited out
 	case err != nil:
 		outcome = "error"
 	}
