@@ -1,6 +1,9 @@
 # The users tier's shards: online resharding with shardctl (docs/sharding.md).
 # shardctl runs in the api image on the stack's network (compose profile tools).
 
+# shardctl is its own module: `make test` vets and tests it with the others.
+GO_MODULES += ./services/shardctl/...
+
 SHARDCTL := $(COMPOSE) --profile tools run --rm --no-deps shardctl
 
 .PHONY: shardctl reshard-status reshard-plan reshard
