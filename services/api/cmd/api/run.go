@@ -14,6 +14,7 @@ import (
 
 	"scalelab/services/api/internal/breaker"
 	"scalelab/services/api/internal/cache"
+	"scalelab/services/api/internal/cacheaside"
 	"scalelab/services/api/internal/idgen"
 	"scalelab/services/api/internal/orders"
 	"scalelab/services/api/internal/session"
@@ -33,7 +34,7 @@ type config struct {
 	dbMaxConns   int
 	dbTimeout    time.Duration
 	seedUsers    int
-	cacheOpts    users.Options
+	cacheOpts    cacheaside.Options
 	router       shard.Router
 	routerName   string
 	nodeID       int
@@ -80,11 +81,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		env.Fail("SHARD_ROUTER", err)
 	}
 	c.router = router
-	strategy, err := users.ParseStrategy(env.String("CACHE_STRATEGY", string(users.CacheAside)))
+	strategy, err := cacheaside.ParseStrategy(env.String("CACHE_STRATEGY", string(cacheaside.CacheAside)))
 	if err != nil {
 		env.Fail("CACHE_STRATEGY", err)
 	}
-	c.cacheOpts = users.Options{
+	c.cacheOpts = cacheaside.Options{
 		Strategy:    strategy,
 		TTL:         c.cacheTTL,
 		NegativeTTL: env.Duration("CACHE_NEGATIVE_TTL", 10*time.Second, time.Millisecond, time.Hour),
@@ -150,8 +151,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// replica shares them, so taking replicas out of the balancer for it
 	// would turn a third of the users failing into all of them failing.
 	// Shard health shows in the metrics and in each answer's status instead.
-	h := users.NewHandler(ctx, st, c, br, ids, cfg.cacheOpts, svc.Logger, svc.Registry)
-	follow, closeMap, err := followShardMap(ctx, svc, cfg, st, h.TrustCache)
+	cached := cacheaside.New(ctx, st, c, br, cfg.cacheOpts, svc.Logger, svc.Registry)
+	h := users.NewHandler(cached, ids, svc.Logger)
+	follow, closeMap, err := followShardMap(ctx, svc, cfg, st, cached.TrustNow)
 	if err != nil {
 		return err
 	}
@@ -164,7 +166,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if prepare(prepCtx, svc, st, follow, cfg.seedUsers) {
 			// The outbox table exists now: trust the cache at once
 			// rather than at the next tick, so the first reads use it.
-			h.TrustCache(prepCtx)
+			cached.TrustNow(prepCtx)
 			prepared.Store(true)
 		}
 	}()

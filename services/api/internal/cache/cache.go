@@ -24,7 +24,7 @@
 //     just seen that shard's outbox of failed invalidations empty. A writer
 //     whose invalidation failed queues it in the outbox, then waits out the
 //     trust before it answers: from then on no reader can take anything from
-//     Redis for that shard until the outbox is drained (users.fence).
+//     Redis for that shard until the outbox is drained (cacheaside.fence).
 //
 // Every call has a short deadline: a slow cache must cost a little latency,
 // never the request.

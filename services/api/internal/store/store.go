@@ -231,14 +231,25 @@ func (s *Store) observe(shardID int, op string, start time.Time, err error) erro
 // version under which "absent" may be cached.
 func (s *Store) Get(ctx context.Context, id int64) (u User, version int64, err error) {
 	err = s.onMap(ctx, func(v *View) error {
-		u, version, err = s.get(ctx, v, id)
+		u, version, err = s.get(ctx, v, v.ShardOf(id), id)
 		return err
 	})
 	return u, version, err
 }
 
-func (s *Store) get(ctx context.Context, v *View, id int64) (User, int64, error) {
-	sh := v.ShardOf(id)
+// GetFrom is Get from shard sh of view v, which the caller has already
+// looked up (a cached read needs the shard for its trust key too, and
+// computes it once). If that shard refuses the read (the map moved on, or
+// a cut-over is under way), it is Get by the current map.
+func (s *Store) GetFrom(ctx context.Context, v *View, sh int, id int64) (User, int64, error) {
+	u, version, err := s.get(ctx, v, sh, id)
+	if errors.Is(err, ErrStaleMap) || errors.Is(err, ErrPaused) {
+		return s.Get(ctx, id)
+	}
+	return u, version, err
+}
+
+func (s *Store) get(ctx context.Context, v *View, sh int, id int64) (User, int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()

@@ -1,4 +1,4 @@
-package users
+package cacheaside
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 // fence keeps the cache from serving what a failed invalidation left in
 // it, on every replica. A write whose invalidation Redis did not take is
 // queued in its shard's outbox (cache_outbox) and waits out the shard's
-// trust before it is acknowledged (Handler.afterWrite); meanwhile every
+// trust before it is acknowledged (Users.afterWrite); meanwhile every
 // replica runs this loop, which for each shard
 //
 //   - drains the outbox into Redis, removing each entry once Redis took it;

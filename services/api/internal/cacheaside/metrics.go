@@ -1,4 +1,4 @@
-package users
+package cacheaside
 
 import "github.com/prometheus/client_golang/prometheus"
 
