@@ -130,8 +130,8 @@ func TestReshardRefusesResumesAndIsIdempotent(t *testing.T) {
 			t.Fatalf("first run: %v, want killed", err)
 		}
 		s, err := e.State(ctx)
-		if err != nil || s.Phase != shardmap.PhaseCopy || s.RowsCopied != 1000 {
-			t.Fatalf("after the kill: phase %q, %d rows copied (%v); want copy, 1000", s.Phase, s.RowsCopied, err)
+		if err != nil || s.Phase != shardmap.PhaseCopy || s.RowsCopied == 0 || s.RowsCopied >= 3000 {
+			t.Fatalf("after the kill: phase %q, %d rows copied (%v); want copy, stopped midway through 3000", s.Phase, s.RowsCopied, err)
 		}
 		e.Hook = nil
 		res, err := e.Apply(ctx, 4, "", false)
