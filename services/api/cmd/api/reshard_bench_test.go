@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"scalelab/services/api/internal/shard"
-	"scalelab/services/api/internal/store"
 	"scalelab/services/platform/platformtest"
 )
 
@@ -25,18 +23,8 @@ func BenchmarkReshardMillion(b *testing.B) {
 	const users = 1_000_000
 	d := startReshardDeps(b, true)
 	ctx := context.Background()
-	st, err := store.Open(d.dsns[:3], shard.Jump{N: 3}, store.Options{QueryTimeout: time.Minute}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := st.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
 	start := time.Now()
-	if err := st.Seed(ctx, users); err != nil {
-		b.Fatal(err)
-	}
-	st.Close()
+	d.seed(b, users)
 	b.Logf("seeded %d users in %v", users, time.Since(start).Round(time.Second))
 	a, r := d.replica(b, "api-a", 0), d.replica(b, "api-b", 0)
 	e := d.engine(b)

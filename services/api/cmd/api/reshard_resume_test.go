@@ -6,11 +6,8 @@ import (
 	"maps"
 	"strings"
 	"testing"
-	"time"
 
 	"scalelab/services/api/internal/containertest"
-	"scalelab/services/api/internal/shard"
-	"scalelab/services/api/internal/store"
 	"scalelab/services/api/reshard"
 	"scalelab/services/api/shardmap"
 )
@@ -71,23 +68,7 @@ func fence(t *testing.T, dsn string) (frozen bool, minVersion int64) {
 func TestReshardRefusesResumesAndIsIdempotent(t *testing.T) {
 	d := startReshardDeps(t, false)
 	ctx := context.Background()
-	st, err := store.Open(d.dsns[:3], shard.Jump{N: 3}, store.Options{QueryTimeout: 10 * time.Second}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Seed(ctx, 3000); err != nil {
-		t.Fatal(err)
-	}
-	// The idle fourth shard has the schema, as compose's init script gives it.
-	idle := containertest.Connect(t, d.dsns[3])
-	if _, err := idle.Exec(ctx, store.Schema); err != nil {
-		t.Fatal(err)
-	}
-	idle.Close(ctx)
+	d.seed(t, 3000)
 	e := d.engine(t)
 	e.Batch = 500
 	before := rowsByID(t, d.dsns)

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"scalelab/services/api/internal/containertest"
+	"scalelab/services/api/internal/shard"
+	"scalelab/services/api/internal/store"
 	"scalelab/services/api/reshard"
 	"scalelab/services/api/shardmap"
 	"scalelab/services/platform/platformtest"
@@ -64,6 +66,31 @@ func (d reshardDeps) replica(t testing.TB, name string, seed int) *platformtest.
 	})
 }
 
+// seed gives the four shards the schema (the idle one too, as compose's
+// init script does) and users 1..n on the first three by the consistent
+// router, before any replica starts: a replica then only loads the map
+// and checks the schema before it is ready.
+func (d reshardDeps) seed(t testing.TB, n int) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(d.dsns, shard.Jump{N: 4}, store.Options{QueryTimeout: time.Minute}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	three, err := store.Open(d.dsns[:3], shard.Jump{N: 3}, store.Options{QueryTimeout: time.Minute}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer three.Close()
+	if err := three.Seed(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (d reshardDeps) engine(t testing.TB) *reshard.Engine {
 	t.Helper()
 	e, err := reshard.Open(context.Background(), d.catalog, d.dsns,
@@ -78,8 +105,9 @@ func (d reshardDeps) engine(t testing.TB) *reshard.Engine {
 func TestReshardUnderTraffic(t *testing.T) {
 	const seed = 10000
 	d := startReshardDeps(t, true)
-	a, b := d.replica(t, "api-a", seed), d.replica(t, "api-b", seed)
-	late := d.replica(t, "api-late", seed)
+	d.seed(t, seed)
+	a, b := d.replica(t, "api-a", 0), d.replica(t, "api-b", 0)
+	late := d.replica(t, "api-late", 0)
 	e := d.engine(t)
 	ctx := context.Background()
 
@@ -125,7 +153,7 @@ func TestReshardUnderTraffic(t *testing.T) {
 		t.Fatalf("3→4: %v", err)
 	}
 	during := tr.mark()
-	late = d.replica(t, "api-late", seed)
+	late = d.replica(t, "api-late", 0)
 	if v := mapVersion(t, late); v != 2 {
 		t.Errorf("a replica down during the flip came back ready on map version %d, want 2", v)
 	}
