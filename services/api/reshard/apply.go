@@ -7,6 +7,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"scalelab/services/api/internal/store"
@@ -173,19 +175,51 @@ func (r *run) prepare(ctx context.Context) error {
 		return err
 	}
 	for _, p := range r.all {
-		if _, err := p.Exec(ctx, store.Schema); err != nil {
-			return fmt.Errorf("users schema: %v", err)
+		// Only a shard without the users table gets the users schema: its
+		// ALTER TABLE would lock out the readers of a serving shard.
+		var fresh bool
+		if err := p.QueryRow(ctx, `SELECT to_regclass('users') IS NULL OR to_regclass('shard_fence') IS NULL`).Scan(&fresh); err != nil {
+			return err
 		}
-		if _, err := p.Exec(ctx, shardSchema); err != nil {
+		if fresh {
+			if err := ddl(ctx, p, store.Schema); err != nil {
+				return fmt.Errorf("users schema: %v", err)
+			}
+		}
+		if err := ddl(ctx, p, shardSchema); err != nil {
 			return fmt.Errorf("reshard schema: %v", err)
 		}
 	}
 	for _, p := range r.olds {
-		if _, err := p.Exec(ctx, noteChanges); err != nil {
+		if err := ddl(ctx, p, noteChanges); err != nil {
 			return fmt.Errorf("change trigger: %v", err)
 		}
 	}
 	return nil
+}
+
+// ddl runs a schema change on a serving shard. While it waits for its
+// table lock every later reader would queue behind it, so it waits at most
+// half a second and tries again.
+func ddl(ctx context.Context, p *pgxpool.Pool, sql string) error {
+	for attempt := 1; ; attempt++ {
+		err := pgx.BeginFunc(ctx, p, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '500ms'`); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, sql)
+			return err
+		})
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "55P03" || attempt == 100 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func (r *run) progress(phase string, done, total int64) {

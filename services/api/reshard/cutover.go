@@ -232,7 +232,7 @@ func (r *run) cleanup(ctx context.Context) error {
 		return err
 	}
 	for _, p := range r.olds {
-		if _, err := p.Exec(ctx, `DROP TRIGGER IF EXISTS reshard_note ON users`); err != nil {
+		if err := ddl(ctx, p, `DROP TRIGGER IF EXISTS reshard_note ON users`); err != nil {
 			return err
 		}
 		var there bool
@@ -252,7 +252,7 @@ func (r *run) cleanup(ctx context.Context) error {
 		}
 	}
 	for _, p := range r.all {
-		if _, err := p.Exec(ctx, dropShardSchema); err != nil {
+		if err := ddl(ctx, p, dropShardSchema); err != nil {
 			return err
 		}
 	}

@@ -168,6 +168,13 @@ func TestReshardUnderTraffic(t *testing.T) {
 	t.Run("no request failed and no read was older than an acknowledged write", func(t *testing.T) {
 		if n := tr.failures.Load(); n != 0 {
 			t.Errorf("%d of %d requests failed; first: %s", n, tr.total(), tr.firstFailure())
+			for _, r := range []*platformtest.Running{a, b, late} {
+				for _, line := range strings.Split(r.Logs(), "\n") {
+					if strings.Contains(line, `"level":"ERROR"`) {
+						t.Log(line)
+					}
+				}
+			}
 		}
 		if n := tr.stale.Load(); n != 0 {
 			t.Errorf("%d stale reads; first: %s", n, tr.firstFailure())
