@@ -1,8 +1,9 @@
-package proxy
+package forward
 
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -10,7 +11,7 @@ import (
 	"scalelab/services/platform"
 )
 
-// Metrics are per backend. The backend label is host:port: bounded by the
+// Metrics are what both engines count, per backend and lb-wide. The backend label is host:port: bounded by the
 // number of replicas, unlike a raw path or client address.
 //
 // Each backend's series are created when discovery adds it (Track) and
@@ -28,10 +29,11 @@ type Metrics struct {
 	inFlight  *prometheus.Desc
 
 	mu      sync.Mutex // serializes Track
-	current atomic.Pointer[map[*balancer.Backend]*backendMetrics]
+	current atomic.Pointer[map[*balancer.Backend]*BackendMetrics]
 }
 
-type backendMetrics struct {
+// BackendMetrics are one backend's series, looked up once per try.
+type BackendMetrics struct {
 	requests [len(statusClasses)]prometheus.Counter
 	duration prometheus.Observer
 	retries  prometheus.Counter
@@ -87,7 +89,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		inFlight: prometheus.NewDesc("scalelab_lb_backend_requests_in_flight",
 			"Requests forwarded and not yet answered, by backend.", []string{"backend"}, nil),
 	}
-	empty := map[*balancer.Backend]*backendMetrics{}
+	empty := map[*balancer.Backend]*BackendMetrics{}
 	m.current.Store(&empty)
 	reg.MustRegister(m.requests, m.duration, m.retries, m.overhead, m.exhausted, m.limited, m)
 	return m
@@ -97,12 +99,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) Track(_, added, removed []*balancer.Backend) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	next := make(map[*balancer.Backend]*backendMetrics, len(*m.current.Load())+len(added))
+	next := make(map[*balancer.Backend]*BackendMetrics, len(*m.current.Load())+len(added))
 	for b, bm := range *m.current.Load() {
 		next[b] = bm
 	}
 	for _, b := range added {
-		bm := &backendMetrics{
+		bm := &BackendMetrics{
 			duration: m.duration.WithLabelValues(b.Addr),
 			retries:  m.retries.WithLabelValues(b.Addr),
 		}
@@ -123,7 +125,7 @@ func (m *Metrics) Track(_, added, removed []*balancer.Backend) {
 	m.current.Store(&next)
 }
 
-func sharesAddr(tracked map[*balancer.Backend]*backendMetrics, addr string) bool {
+func sharesAddr(tracked map[*balancer.Backend]*BackendMetrics, addr string) bool {
 	for b := range tracked {
 		if b.Addr == addr {
 			return true
@@ -134,8 +136,8 @@ func sharesAddr(tracked map[*balancer.Backend]*backendMetrics, addr string) bool
 
 // detached are series registered nowhere, for a backend Track does not
 // know (a test that skips discovery, or a backend removed as it was picked).
-var detached = func() *backendMetrics {
-	bm := &backendMetrics{
+var detached = func() *BackendMetrics {
+	bm := &BackendMetrics{
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "detached"}),
 		retries:  prometheus.NewCounter(prometheus.CounterOpts{Name: "detached"}),
 	}
@@ -145,12 +147,40 @@ var detached = func() *backendMetrics {
 	return bm
 }()
 
-func (m *Metrics) of(b *balancer.Backend) *backendMetrics {
+// Of returns b's series.
+func (m *Metrics) Of(b *balancer.Backend) *BackendMetrics {
 	if bm := (*m.current.Load())[b]; bm != nil {
 		return bm
 	}
 	return detached
 }
+
+// ObserveStatus counts one try by the status it ended with: the backend's,
+// 502 or 504 for the lb's own answers, 499 when the client left.
+func (bm *BackendMetrics) ObserveStatus(status int) { bm.requests[classIndex(status)].Inc() }
+
+// ObserveDuration records how long a try took, from forwarding to the end
+// of its response body.
+func (bm *BackendMetrics) ObserveDuration(d time.Duration) { bm.duration.Observe(d.Seconds()) }
+
+// ObserveStatus counts one try on b by the status it ended with.
+func (m *Metrics) ObserveStatus(b *balancer.Backend, status int) { m.Of(b).ObserveStatus(status) }
+
+// ObserveDuration records how long a try on b took.
+func (m *Metrics) ObserveDuration(b *balancer.Backend, d time.Duration) { m.Of(b).ObserveDuration(d) }
+
+// ObserveRetry counts a try that failed on b and is retried elsewhere.
+func (m *Metrics) ObserveRetry(b *balancer.Backend) { m.Of(b).retries.Inc() }
+
+// ObserveBudgetExhausted counts a retry not made for want of budget.
+func (m *Metrics) ObserveBudgetExhausted() { m.exhausted.Inc() }
+
+// ObserveOverhead records the time a request spent in the lb outside any try.
+func (m *Metrics) ObserveOverhead(d time.Duration) { m.overhead.Observe(d.Seconds()) }
+
+// ObserveLimited counts a request answered 503 because its backend, and
+// every other, had LB_MAX_REQUESTS_PER_BACKEND requests in flight.
+func (m *Metrics) ObserveLimited() { m.limited.Inc() }
 
 // Describe implements prometheus.Collector for the in-flight gauge.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.inFlight }

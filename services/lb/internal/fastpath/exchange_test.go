@@ -23,7 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"scalelab/services/lb/internal/balancer"
-	"scalelab/services/lb/internal/proxy"
+	"scalelab/services/lb/internal/forward"
 	"scalelab/services/platform"
 )
 
@@ -72,7 +72,7 @@ func startLB(t testing.TB, backendURLs []string, opts ...lbOption) *testLB {
 		bs = append(bs, balancer.NewBackend(u))
 	}
 	reg := prometheus.NewRegistry()
-	m := proxy.NewMetrics(reg)
+	m := forward.NewMetrics(reg)
 	m.Track(bs, bs, nil)
 	hm := platform.NewHTTPMetrics(reg, "lb", nil)
 	pool := &testPool{backends: bs, failed: map[string]int{}}
@@ -80,13 +80,13 @@ func startLB(t testing.TB, backendURLs []string, opts ...lbOption) *testLB {
 		Pool:    pool,
 		Policy:  balancer.NewRoundRobin(),
 		Metrics: m,
-		Proxy: proxy.Config{
+		Forward: forward.Config{
 			Retries: 2, TryTimeout: 5 * time.Second, RequestTimeout: 10 * time.Second,
-			Budget: proxy.NewBudget(20, 10),
+			Budget: forward.NewBudget(20, 10),
 		},
 		ConnectTimeout:  time.Second,
 		Logger:          slog.New(slog.DiscardHandler),
-		Instrument:      func(h http.Handler) http.Handler { return hm.Wrap("/", h) },
+		Route:           hm.Route("/"),
 		ShutdownTimeout: 5 * time.Second,
 	}
 	for _, o := range opts {
@@ -427,8 +427,8 @@ func TestHeadersRewritten(t *testing.T) {
 
 func TestTrustedProxyChainExtended(t *testing.T) {
 	backend := headerEcho(t)
-	trusted, _ := proxy.ParseTrusted("127.0.0.0/8")
-	lb := startLB(t, []string{backend.URL}, func(c *Config) { c.Proxy.Trusted = trusted })
+	trusted, _ := forward.ParseTrusted("127.0.0.0/8")
+	lb := startLB(t, []string{backend.URL}, func(c *Config) { c.Forward.Trusted = trusted })
 	_, body := sendRaw(t, lb.addr, "GET / HTTP/1.1\r\nHost: lb\r\nX-Forwarded-For: 1.2.3.4\r\nX-Other: o\r\n"+
 		"X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Host: shop.test\r\nX-Forwarded-Proto: https\r\n\r\n")
 	var seen http.Header
@@ -559,8 +559,8 @@ func TestTimeoutsAnswer504(t *testing.T) {
 	t.Cleanup(slow.Close)
 	t.Cleanup(func() { close(release) })
 	lb := startLB(t, []string{slow.URL}, func(c *Config) {
-		c.Proxy.Retries = 0
-		c.Proxy.TryTimeout = 300 * time.Millisecond
+		c.Forward.Retries = 0
+		c.Forward.TryTimeout = 300 * time.Millisecond
 	})
 	start := time.Now()
 	resp, err := newClient().Get(lb.url + "/")
@@ -796,9 +796,9 @@ func TestBodyLimitsAndConcurrencyLimit(t *testing.T) {
 	t.Cleanup(backend.Close)
 	t.Cleanup(func() { close(release) })
 	lb := startLB(t, []string{backend.URL}, func(c *Config) {
-		c.Proxy.MaxBodyBytes = 1024
-		c.Proxy.BodyTimeout = 300 * time.Millisecond
-		c.Proxy.MaxRequestsPerBackend = 1
+		c.Forward.MaxBodyBytes = 1024
+		c.Forward.BodyTimeout = 300 * time.Millisecond
+		c.Forward.MaxRequestsPerBackend = 1
 	})
 
 	resp, body := sendRaw(t, lb.addr, "POST / HTTP/1.1\r\nHost: lb\r\nContent-Length: 2000\r\n\r\n")
@@ -854,7 +854,7 @@ func TestAccessLog(t *testing.T) {
 	lb := startLB(t, []string{backend.URL}, func(c *Config) {
 		hm := platform.NewHTTPMetrics(prometheus.NewRegistry(), "lb", logger)
 		c.Logger = logger
-		c.Instrument = func(h http.Handler) http.Handler { return hm.Wrap("/", h) }
+		c.Route = hm.Route("/")
 	})
 	resp, body := sendRaw(t, lb.addr, "GET /p?q=1 HTTP/1.1\r\nHost: lb\r\nX-Request-Id: log-me\r\n\r\n")
 	if resp.StatusCode != 200 || body != "twelve bytes" {
