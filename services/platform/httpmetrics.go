@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -50,31 +51,78 @@ func (m *HTTPMetrics) Handle(mux *http.ServeMux, pattern string, h http.Handler)
 
 // Wrap instruments h under the given route label and writes an access log line.
 func (m *HTTPMetrics) Wrap(route string, h http.Handler) http.Handler {
-	inFlight := m.inFlight.WithLabelValues(route)
+	rt := m.Route(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		inFlight.Inc()
+		start := rt.Start()
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
-			inFlight.Dec()
-			status := rec.Status()
-			class := StatusClass(status)
-			elapsed := time.Since(start)
-			m.requests.WithLabelValues(route, methodLabel(r.Method), class).Inc()
-			m.duration.WithLabelValues(route, class).Observe(elapsed.Seconds())
-			if m.logger != nil {
-				m.logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
-					slog.String("request_id", RequestID(r.Context())),
-					slog.String("method", r.Method),
-					slog.String("path", r.URL.Path),
-					slog.String("route", route),
-					slog.Int("status", status),
-					slog.Int64("bytes", rec.bytes),
-					slog.Duration("duration", elapsed))
-			}
+			rt.Record(r.Context(), start, Served{
+				Method:    r.Method,
+				Path:      r.URL.Path,
+				RequestID: RequestID(r.Context()),
+				Status:    rec.Status(),
+				Bytes:     rec.bytes,
+			})
 		}()
 		h.ServeHTTP(rec, r)
 	})
+}
+
+// Route records the requests of one route label. Wrap uses it for
+// handlers; a server that is not an http.Handler (the lb's fast path)
+// calls it directly: Start when a request begins, Record once it is
+// answered.
+type Route struct {
+	m        *HTTPMetrics
+	route    string
+	inFlight prometheus.Gauge
+}
+
+// Served is a request as the metrics and the access log see it.
+type Served struct {
+	Method    string
+	Path      string // logged only
+	RequestID string // logged only
+	Status    int
+	Bytes     int64 // of the response body
+}
+
+// Route returns the recorder of the given route label.
+func (m *HTTPMetrics) Route(route string) *Route {
+	return &Route{m: m, route: route, inFlight: m.inFlight.WithLabelValues(route)}
+}
+
+// Logs reports whether Record writes an access log line, so that a caller
+// can skip working out what only the log shows (the path, the id).
+func (rt *Route) Logs(ctx context.Context) bool {
+	return rt.m.logger != nil && rt.m.logger.Enabled(ctx, slog.LevelInfo)
+}
+
+// Start counts a request in flight and returns its start time for Record.
+func (rt *Route) Start() time.Time {
+	rt.inFlight.Inc()
+	return time.Now()
+}
+
+// Record ends a request Start began: it is counted by method and status
+// class, its duration observed, and the access log gets its line.
+func (rt *Route) Record(ctx context.Context, start time.Time, r Served) {
+	rt.inFlight.Dec()
+	m := rt.m
+	class := StatusClass(r.Status)
+	elapsed := time.Since(start)
+	m.requests.WithLabelValues(rt.route, methodLabel(r.Method), class).Inc()
+	m.duration.WithLabelValues(rt.route, class).Observe(elapsed.Seconds())
+	if m.logger != nil {
+		m.logger.LogAttrs(ctx, slog.LevelInfo, "request",
+			slog.String("request_id", r.RequestID),
+			slog.String("method", r.Method),
+			slog.String("path", r.Path),
+			slog.String("route", rt.route),
+			slog.Int("status", r.Status),
+			slog.Int64("bytes", r.Bytes),
+			slog.Duration("duration", elapsed))
+	}
 }
 
 // StatusClass maps 200 to "2xx"; 499 (client went away) keeps its own label.

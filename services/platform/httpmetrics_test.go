@@ -405,3 +405,43 @@ func TestSetStatusOnPlainWriterIsNoOp(t *testing.T) {
 		t.Errorf("SetStatus wrote a status to the client: %d", pw.code)
 	}
 }
+
+// A server that is not an http.Handler records its requests through a
+// Route: the same series and the same access log line as Wrap writes.
+func TestRouteRecord(t *testing.T) {
+	var logs bytes.Buffer
+	m, reg := newTestMetrics(t, &logs)
+	rt := m.Route("/")
+	if !rt.Logs(t.Context()) {
+		t.Fatal("Logs = false with an info logger")
+	}
+	start := rt.Start()
+	if n := testutil.ToFloat64(m.inFlight.WithLabelValues("/")); n != 1 {
+		t.Errorf("in flight after Start = %v, want 1", n)
+	}
+	rt.Record(t.Context(), start, Served{Method: "POST", Path: "/a", RequestID: "req-2", Status: 502, Bytes: 42})
+	if n := testutil.ToFloat64(m.inFlight.WithLabelValues("/")); n != 0 {
+		t.Errorf("in flight after Record = %v, want 0", n)
+	}
+	if n := testutil.ToFloat64(m.requests.WithLabelValues("/", "POST", "5xx")); n != 1 {
+		t.Errorf("requests{POST,5xx} = %v, want 1", n)
+	}
+	if n := histogramCount(t, reg, "/", "5xx"); n != 1 {
+		t.Errorf("duration samples{5xx} = %d, want 1", n)
+	}
+	var line map[string]any
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+		t.Fatalf("access log is not one JSON line: %v: %s", err, logs.String())
+	}
+	want := map[string]any{"msg": "request", "request_id": "req-2", "method": "POST", "path": "/a",
+		"route": "/", "status": float64(502), "bytes": float64(42)}
+	for k, v := range want {
+		if line[k] != v {
+			t.Errorf("%s = %v, want %v", k, line[k], v)
+		}
+	}
+	quiet, _ := newTestMetrics(t, nil)
+	if quiet.Route("/").Logs(t.Context()) {
+		t.Error("Logs = true without a logger")
+	}
+}

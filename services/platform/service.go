@@ -81,6 +81,13 @@ type Service struct {
 	mu       sync.Mutex
 	checks   []readyCheck
 	admin    []adminRoute
+	servers  []addedServer
+}
+
+type addedServer struct {
+	name string
+	ln   net.Listener
+	srv  Server
 }
 
 type adminRoute struct {
@@ -120,22 +127,37 @@ func (s *Service) HandleAdmin(pattern string, handler http.Handler) {
 	s.admin = append(s.admin, adminRoute{pattern, handler})
 }
 
+// AddServer has Run serve srv on ln beside the traffic and admin
+// listeners, under the same drain: when shutdown begins, /readyz turns 503
+// and, DRAIN_DELAY later, srv's context is cancelled as the traffic
+// listener closes; Run waits for srv to return. If srv stops on an error,
+// the service drains and Run returns that error, named by name. Call it
+// before Run; Run closes ln if it fails to start.
+func (s *Service) AddServer(name string, ln net.Listener, srv Server) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.servers = append(s.servers, addedServer{name, ln, srv})
+}
+
 // Draining reports whether shutdown has begun.
 func (s *Service) Draining() bool { return s.draining.Load() }
 
-// Run serves handler on the traffic listener and the admin endpoints on the
-// admin listener until ctx is cancelled, then drains: /readyz turns 503,
+// Run serves handler on the traffic listener, the admin endpoints on the
+// admin listener and every server AddServer added on its own, until ctx is
+// cancelled or one of them fails, then drains: /readyz turns 503,
 // DRAIN_DELAY passes so load balancers notice, the listeners close and
-// in-flight requests get SHUTDOWN_TIMEOUT to finish.
+// in-flight requests get SHUTDOWN_TIMEOUT to finish. With a nil handler
+// there is no traffic listener (an added server serves LISTEN_ADDR).
 func (s *Service) Run(ctx context.Context, handler http.Handler) error {
-	trafficLn, err := net.Listen("tcp", s.Base.ListenAddr)
+	s.mu.Lock()
+	servers := s.servers
+	s.mu.Unlock()
+	trafficLn, adminLn, err := s.listen(handler != nil)
 	if err != nil {
-		return fmt.Errorf("LISTEN_ADDR: %w", err)
-	}
-	adminLn, err := net.Listen("tcp", s.Base.AdminAddr)
-	if err != nil {
-		trafficLn.Close()
-		return fmt.Errorf("ADMIN_ADDR: %w", err)
+		for _, a := range servers {
+			a.ln.Close()
+		}
+		return err
 	}
 	errorLog := slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)
 	traffic := &http.Server{
@@ -148,34 +170,101 @@ func (s *Service) Run(ctx context.Context, handler http.Handler) error {
 	admin := &http.Server{Handler: s.adminMux(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errorLog}
 
 	errc := make(chan error, 2)
-	go func() { errc <- traffic.Serve(trafficLn) }()
+	if trafficLn != nil {
+		go func() { errc <- traffic.Serve(trafficLn) }()
+		s.Logger.Info("listening", "traffic", trafficLn.Addr().String(), "admin", adminLn.Addr().String())
+	} else {
+		s.Logger.Info("listening", "admin", adminLn.Addr().String())
+	}
 	go func() { errc <- admin.Serve(adminLn) }()
-	s.Logger.Info("listening", "traffic", trafficLn.Addr().String(), "admin", adminLn.Addr().String())
+	added := s.startAdded(servers)
 
 	select {
 	case err := <-errc:
 		traffic.Close()
 		admin.Close()
-		return fmt.Errorf("server stopped: %w", err)
+		return errors.Join(fmt.Errorf("server stopped: %w", err), added.stop())
+	case <-added.failed:
 	case <-ctx.Done():
 	}
+	err = s.drain(traffic, added)
+	admin.Close()
+	return err
+}
 
+// listen opens the admin listener, and the traffic listener when there is
+// a handler for it.
+func (s *Service) listen(withTraffic bool) (traffic, admin net.Listener, err error) {
+	if withTraffic {
+		if traffic, err = net.Listen("tcp", s.Base.ListenAddr); err != nil {
+			return nil, nil, fmt.Errorf("LISTEN_ADDR: %w", err)
+		}
+	}
+	if admin, err = net.Listen("tcp", s.Base.AdminAddr); err != nil {
+		if traffic != nil {
+			traffic.Close()
+		}
+		return nil, nil, fmt.Errorf("ADMIN_ADDR: %w", err)
+	}
+	return traffic, admin, nil
+}
+
+// drain turns /readyz 503, waits DRAIN_DELAY, then stops the traffic
+// server and the added ones together, giving what is in flight
+// SHUTDOWN_TIMEOUT.
+func (s *Service) drain(traffic *http.Server, added running) error {
 	s.draining.Store(true)
 	s.Logger.Info("draining", "drain_delay", s.Base.DrainDelay.String(), "shutdown_timeout", s.Base.ShutdownTimeout.String())
 	time.Sleep(s.Base.DrainDelay)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.Base.ShutdownTimeout)
 	defer cancel()
-	err = traffic.Shutdown(shutdownCtx)
-	admin.Close()
+	addedDone := make(chan error, 1)
+	go func() { addedDone <- added.stop() }()
+	err := traffic.Shutdown(shutdownCtx)
+	addedErr := <-addedDone
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shutdown: %w", err)
+		return errors.Join(fmt.Errorf("shutdown: %w", err), addedErr)
 	}
 	if err != nil {
 		s.Logger.Warn("shutdown timeout passed with requests in flight; closed them")
 		traffic.Close()
 	}
 	s.Logger.Info("stopped")
-	return nil
+	return addedErr
+}
+
+// running are the servers AddServer added, once started.
+type running struct {
+	stop   func() error  // cancels their context, waits, returns their errors
+	failed chan struct{} // closed when one stops on an error before stop
+}
+
+func (s *Service) startAdded(servers []addedServer) running {
+	ctx, cancel := context.WithCancel(context.Background())
+	failed := make(chan struct{})
+	var once sync.Once
+	errs := make([]error, len(servers))
+	var wg sync.WaitGroup
+	for i, a := range servers {
+		wg.Go(func() {
+			err := a.srv.Serve(ctx, a.ln)
+			if err != nil {
+				errs[i] = fmt.Errorf("%s: %w", a.name, err)
+				if ctx.Err() == nil {
+					s.Logger.Error(a.name+" failed; stopping", "error", err.Error())
+					once.Do(func() { close(failed) })
+				}
+			}
+		})
+	}
+	return running{
+		stop: func() error {
+			cancel()
+			wg.Wait()
+			return errors.Join(errs...)
+		},
+		failed: failed,
+	}
 }
 
 func (s *Service) adminMux() *http.ServeMux {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,12 +60,15 @@ func docker(t *testing.T, verb string, ctr testcontainers.Container) {
 }
 
 // load sends GETs through the lb from a few workers until stopped, and
-// records who served each one and every failure.
+// records who served each one and every failure. Every answer is signalled
+// (changed): tests wait on the load's own progress, and a window of the
+// load is a number of answers, never a stretch of the clock.
 type load struct {
 	url      string
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	mu       sync.Mutex
+	changed  *sync.Cond
 	served   []string // X-Served-By of each success, in completion order
 	failures []string
 	requests atomic.Int64
@@ -72,6 +76,7 @@ type load struct {
 
 func startLoad(lbURL string, workers int) *load {
 	l := &load{url: lbURL, stop: make(chan struct{})}
+	l.changed = sync.NewCond(&l.mu)
 	client := &http.Client{Timeout: 30 * time.Second}
 	for range workers {
 		l.wg.Go(func() {
@@ -95,8 +100,14 @@ func startLoad(lbURL string, workers int) *load {
 				}
 				l.mu.Lock()
 				l.served = append(l.served, resp.Header.Get("X-Served-By"))
+				l.changed.Broadcast()
 				l.mu.Unlock()
-				time.Sleep(5 * time.Millisecond) // steady, not flat out: the machine runs the replicas too
+				// Paced, not flat out: the machine runs the replicas too.
+				select {
+				case <-l.stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
 			}
 		})
 	}
@@ -107,6 +118,7 @@ func (l *load) fail(msg string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.failures = append(l.failures, msg)
+	l.changed.Broadcast()
 }
 
 // mark returns how many successes have been recorded so far.
@@ -137,14 +149,58 @@ func (l *load) finish(t *testing.T) {
 	}
 }
 
-// waitFor polls cond every 100 ms up to limit, and reports how long it took.
-func waitFor(limit time.Duration, cond func() bool) (time.Duration, bool) {
+// waitFor waits until cond, called under the load's lock after each
+// answer, holds, up to limit; it reports how long that took. cond sees the
+// successes so far.
+func (l *load) waitFor(limit time.Duration, cond func(served []string) bool) (time.Duration, bool) {
+	start := time.Now()
+	expired := false
+	timer := time.AfterFunc(limit, func() {
+		l.mu.Lock()
+		expired = true
+		l.changed.Broadcast()
+		l.mu.Unlock()
+	})
+	defer timer.Stop()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for !cond(l.served) {
+		if expired {
+			return time.Since(start), false
+		}
+		l.changed.Wait()
+	}
+	return time.Since(start), true
+}
+
+// window waits for the next n successes, up to limit, and counts them by
+// replica (nil when they did not come).
+func (l *load) window(limit time.Duration, n int) map[string]int {
+	m := l.mark()
+	if _, ok := l.waitFor(limit, func(served []string) bool { return len(served) >= m+n }); !ok {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]int{}
+	for _, s := range l.served[m : m+n] {
+		out[s]++
+	}
+	return out
+}
+
+// windowWhere waits, up to limit, for a window of n successes for which
+// ok holds, looking at one window after another.
+func (l *load) windowWhere(limit time.Duration, n int, ok func(map[string]int) bool) (time.Duration, bool) {
 	start := time.Now()
 	for time.Since(start) < limit {
-		if cond() {
+		got := l.window(limit-time.Since(start), n)
+		if got == nil {
+			break
+		}
+		if ok(got) {
 			return time.Since(start), true
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	return time.Since(start), false
 }
@@ -162,17 +218,13 @@ func TestLBKilledBackendUnderLoadFailsNothing(t *testing.T) {
 		"LB_HEALTH_INTERVAL": "500ms", "LB_HEALTH_TIMEOUT": "300ms", "LB_HEALTH_FALL": "2", "LB_HEALTH_RISE": "2",
 	})
 	l := startLoad(lb, 4)
-	time.Sleep(time.Second)
-	if got := l.since(0); got["api-b"] == 0 {
-		t.Fatalf("before the kill api-b served nothing: %v", got)
+	if got := l.window(20*time.Second, 60); got["api-b"] == 0 {
+		t.Fatalf("before the kill api-b served nothing of 60 requests: %v", got)
 	}
 
 	docker(t, "kill", b)
 	// Out of rotation: a window of the load in which api-b served nothing.
-	took, ok := waitFor(10*time.Second, func() bool {
-		m := l.mark()
-		time.Sleep(500 * time.Millisecond)
-		got := l.since(m)
+	took, ok := l.windowWhere(10*time.Second, 40, func(got map[string]int) bool {
 		return got["api-b"] == 0 && got["api-a"] > 0 && got["api-c"] > 0
 	})
 	if !ok {
@@ -184,7 +236,7 @@ func TestLBKilledBackendUnderLoadFailsNothing(t *testing.T) {
 		t.Fatalf("restart api-b: %v", err)
 	}
 	m := l.mark()
-	took, ok = waitFor(30*time.Second, func() bool { return l.since(m)["api-b"] > 0 })
+	took, ok = l.waitFor(30*time.Second, func(served []string) bool { return slices.Contains(served[m:], "api-b") })
 	if !ok {
 		t.Errorf("30 s after api-b restarted it gets no traffic")
 	}
@@ -238,7 +290,7 @@ func TestLBFollowsScaleThroughDNS(t *testing.T) {
 	l := startLoad(lb, 2)
 	replica(t, nw, "api-2", "api")
 	m := l.mark()
-	if took, ok := waitFor(15*time.Second, func() bool { return l.since(m)["api-2"] > 0 }); !ok {
+	if took, ok := l.waitFor(15*time.Second, func(served []string) bool { return slices.Contains(served[m:], "api-2") }); !ok {
 		t.Errorf("15 s after api-2 joined the alias it gets no traffic")
 	} else {
 		t.Logf("scale up followed in %v", took.Round(100*time.Millisecond))
@@ -247,10 +299,7 @@ func TestLBFollowsScaleThroughDNS(t *testing.T) {
 	if err := first.Stop(context.Background(), nil); err != nil {
 		t.Fatalf("stop api-1: %v", err)
 	}
-	took, ok := waitFor(15*time.Second, func() bool {
-		m := l.mark()
-		time.Sleep(500 * time.Millisecond)
-		got := l.since(m)
+	took, ok := l.windowWhere(15*time.Second, 30, func(got map[string]int) bool {
 		return got["api-1"] == 0 && got["api-2"] > 0
 	})
 	if !ok {
@@ -282,7 +331,7 @@ func rawExchange(t *testing.T, lbURL, request string) (string, error) {
 // on, a transfer coding other than chunked, a malformed header name) are
 // refused at the lb and never reach a backend. (This is the default engine,
 // `fast`; through net/http, Content-Length with chunked Transfer-Encoding is
-// re-framed rather than refused: see the README.)
+// re-framed rather than refused: see docs/lb.md.)
 func TestLBRefusesSmugglingShapedRequests(t *testing.T) {
 	nw := newNetwork(t)
 	backend := replica(t, nw, "api-a")
@@ -359,31 +408,35 @@ func TestLBReloadsRoutesOnSIGHUPUnderLoad(t *testing.T) {
 			t.Fatalf("SIGHUP: %v: %s", err, out)
 		}
 	}
-	servedOnly := func(who string) func() bool {
-		return func() bool {
-			m := l.mark()
-			time.Sleep(300 * time.Millisecond)
-			got := l.since(m)
-			return len(got) == 1 && got[who] > 0
-		}
+	only := func(who string) func(map[string]int) bool {
+		return func(got map[string]int) bool { return len(got) == 1 && got[who] > 0 }
 	}
-	if _, ok := waitFor(5*time.Second, servedOnly("api-a")); !ok {
+	if _, ok := l.windowWhere(5*time.Second, 30, only("api-a")); !ok {
 		t.Fatalf("before the reload: %v, want api-a only", l.since(0))
 	}
 	reload(routes("api-b"))
-	if took, ok := waitFor(10*time.Second, servedOnly("api-b")); !ok {
+	if took, ok := l.windowWhere(10*time.Second, 30, only("api-b")); !ok {
 		t.Errorf("10 s after SIGHUP with a new pool, traffic is not on api-b only")
 	} else {
 		t.Logf("new routes served %v after SIGHUP", took.Round(100*time.Millisecond))
 	}
 	reload(`{"pools": {"main": {"backends": "http://api-a:8080"}}, "routes": [{"prefix": "/", "pool": "nowhere"}]}`)
-	time.Sleep(time.Second)
-	if !servedOnly("api-b")() {
-		t.Errorf("after a broken file, traffic moved: %v", l.since(0))
+	// The refusal is counted once the lb has read the file: between looks
+	// at the count, the load goes on (20 more answers), so the check
+	// waits on the lb's progress, not on the clock.
+	const refused = `scalelab_lb_config_reloads_total{result="failure"} 1`
+	var metrics string
+	for range 50 {
+		if _, metrics = get(t, lb.admin+"/metrics"); strings.Contains(metrics, refused) {
+			break
+		}
+		l.window(10*time.Second, 20)
 	}
-	_, metrics := get(t, lb.admin+"/metrics")
-	if !strings.Contains(metrics, `scalelab_lb_config_reloads_total{result="failure"} 1`) {
+	if !strings.Contains(metrics, refused) {
 		t.Errorf("the refused reload is not counted:\n%s", grepLines(metrics, "scalelab_lb_config_reloads_total"))
+	}
+	if got := l.window(10*time.Second, 30); !only("api-b")(got) {
+		t.Errorf("after a broken file, traffic moved: %v", got)
 	}
 	l.finish(t)
 }

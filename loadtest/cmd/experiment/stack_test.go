@@ -28,8 +28,8 @@ import (
 const project = "scalelab-exptest"
 
 var testPorts = map[string]string{
-	"LB_PORT": "28000", "LB_L4_PORT": "28001", "LB_TLS_PORT": "28443", "EDGE_SYDNEY_PORT": "28081",
-	"EDGE_NEWYORK_PORT": "28082", "ORIGIN_PORT": "28090", "PROMETHEUS_PORT": "29090",
+	"LB_PORT": "48000", "LB_L4_PORT": "48001", "LB_TLS_PORT": "48443", "EDGE_SYDNEY_PORT": "48081",
+	"EDGE_NEWYORK_PORT": "48082", "ORIGIN_PORT": "48090", "PROMETHEUS_PORT": "49090",
 }
 
 // TestEveryExperimentShort runs every experiment in short mode on a real

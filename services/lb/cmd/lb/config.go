@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"scalelab/services/lb/internal/balancer"
+	"scalelab/services/lb/internal/forward"
 	"scalelab/services/lb/internal/health"
-	"scalelab/services/lb/internal/proxy"
 	"scalelab/services/platform"
 )
 
@@ -38,23 +38,23 @@ func loadPolicy(env *platform.Env) balancer.Policy {
 }
 
 // loadProxyConfig reads retries, timeouts and trusted proxies.
-func loadProxyConfig(env *platform.Env) proxy.Config {
+func loadProxyConfig(env *platform.Env) forward.Config {
 	// LB_BACKEND_TIMEOUT is the older name of the per-try timeout; the
 	// new name wins when both are set.
 	try := env.Duration("LB_BACKEND_TIMEOUT", 5*time.Second, time.Millisecond, time.Hour)
 	try = env.Duration("LB_TRY_TIMEOUT", try, time.Millisecond, time.Hour)
-	cfg := proxy.Config{
+	cfg := forward.Config{
 		Retries:        env.Int("LB_RETRIES", 2, 0, 10),
 		TryTimeout:     try,
 		RequestTimeout: env.Duration("LB_REQUEST_TIMEOUT", 15*time.Second, time.Millisecond, time.Hour),
-		Budget: proxy.NewBudget(
+		Budget: forward.NewBudget(
 			env.Int("LB_RETRY_BUDGET_PERCENT", 20, 0, 1000),
 			env.Int("LB_RETRY_MIN_PER_SECOND", 10, 0, 1_000_000)),
 		MaxBodyBytes:          env.Bytes("LB_MAX_BODY_BYTES", 10<<20, 0),
 		BodyTimeout:           env.Duration("LB_CLIENT_BODY_TIMEOUT", 10*time.Second, 0, time.Hour),
 		MaxRequestsPerBackend: env.Int("LB_MAX_REQUESTS_PER_BACKEND", 1024, 0, 1_000_000),
 	}
-	trusted, err := proxy.ParseTrusted(env.String("LB_TRUSTED_PROXIES", ""))
+	trusted, err := forward.ParseTrusted(env.String("LB_TRUSTED_PROXIES", ""))
 	if err != nil {
 		env.Fail("LB_TRUSTED_PROXIES", err)
 	}

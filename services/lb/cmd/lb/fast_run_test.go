@@ -138,7 +138,7 @@ func TestEngineConfigError(t *testing.T) {
 
 // Without LB_ENGINE the fast path serves: it refuses a request with both
 // Content-Length and Transfer-Encoding, which the std engine would forward
-// as chunked (see the README).
+// as chunked (see docs/lb.md).
 func TestFastEngineIsTheDefault(t *testing.T) {
 	backend := namedBackend(t, "b")
 	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": backend.URL, "LB_HEALTH_PATH": "off"})

@@ -61,18 +61,22 @@ func (r *restartable) kill() {
 }
 
 // load sends GETs from a few clients until stop is closed, and counts
-// answers by X-Served-By and failures with their reasons.
+// answers by X-Served-By and failures with their reasons. Every answer is
+// signalled (changed), so a test waits on the load's own progress, never
+// on the clock.
 type load struct {
 	mu       sync.Mutex
+	changed  *sync.Cond
 	served   map[string]int
 	failures []string
-	total    atomic.Int64
+	total    int
 	stop     chan struct{}
 	wg       sync.WaitGroup
 }
 
 func startLoad(url string, clients int) *load {
 	l := &load{served: map[string]int{}, stop: make(chan struct{})}
+	l.changed = sync.NewCond(&l.mu)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: 30 * time.Second}
 	for range clients {
 		l.wg.Go(func() {
@@ -83,7 +87,6 @@ func startLoad(url string, clients int) *load {
 				default:
 				}
 				resp, err := client.Get(url)
-				l.total.Add(1)
 				if err != nil {
 					l.fail(err.Error())
 					continue
@@ -96,6 +99,8 @@ func startLoad(url string, clients int) *load {
 				}
 				l.mu.Lock()
 				l.served[resp.Header.Get("X-Served-By")]++
+				l.total++
+				l.changed.Broadcast()
 				l.mu.Unlock()
 			}
 		})
@@ -106,13 +111,43 @@ func startLoad(url string, clients int) *load {
 func (l *load) fail(msg string) {
 	l.mu.Lock()
 	l.failures = append(l.failures, msg)
+	l.total++
+	l.changed.Broadcast()
 	l.mu.Unlock()
+}
+
+// await waits until cond, called under the load's lock, holds after an
+// answer; only a deadline far beyond any interval fails it.
+func (l *load) await(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	expired := false
+	timer := time.AfterFunc(20*time.Second, func() {
+		l.mu.Lock()
+		expired = true
+		l.changed.Broadcast()
+		l.mu.Unlock()
+	})
+	defer timer.Stop()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for !cond() {
+		if expired {
+			t.Fatalf("%s: not within 20s", what)
+		}
+		l.changed.Wait()
+	}
 }
 
 func (l *load) servedBy(name string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.served[name]
+}
+
+func (l *load) answers() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total
 }
 
 func (l *load) end() {
@@ -143,7 +178,7 @@ func metricsText(t *testing.T, adminURL string) string {
 	return string(body)
 }
 
-// The issue's scenario: a replica killed under a steady GET load costs no
+// The guide's failover scenario: a replica killed under a steady GET load costs no
 // client a failed request (retries on another backend), is ejected, and
 // gets traffic again once it is back.
 func TestKilledBackendUnderLoad(t *testing.T) {
@@ -155,26 +190,26 @@ func TestKilledBackendUnderLoad(t *testing.T) {
 	})
 	l := startLoad(lb.URL+"/", 4)
 	defer l.end()
-	eventually(t, "b serves under load", func() bool { return l.servedBy("b") > 20 })
+	l.await(t, "b serves under load", func() bool { return l.served["b"] > 20 })
 
 	b.kill()
 	eventually(t, "b ejected or marked unhealthy", func() bool {
 		m := metricsText(t, lb.AdminURL)
 		return strings.Contains(m, `scalelab_lb_backend_state{backend="`+b.addr+`",state="available"} 0`)
 	})
-	before := l.servedBy("b")
-	time.Sleep(100 * time.Millisecond)
+	before, total := l.servedBy("b"), l.answers()
+	l.await(t, "the next 50 answers", func() bool { return l.total >= total+50 })
 	if n := l.servedBy("b"); n != before {
 		t.Errorf("killed b still served %d requests", n-before)
 	}
 
 	b.start(b.addr)
-	eventually(t, "b serves again after it came back", func() bool { return l.servedBy("b") > before+20 })
+	l.await(t, "b serves again after it came back", func() bool { return l.served["b"] > before+20 })
 	l.end()
 	l.stop = make(chan struct{}) // the deferred end has nothing left to stop
 
 	if len(l.failures) > 0 {
-		t.Fatalf("%d of %d client requests failed, want none; first: %s", len(l.failures), l.total.Load(), l.failures[0])
+		t.Fatalf("%d of %d client requests failed, want none; first: %s", len(l.failures), l.answers(), l.failures[0])
 	}
 	// The series exists from the start at 0: it must have counted.
 	m := metricsText(t, lb.AdminURL)
@@ -363,11 +398,19 @@ func TestUpgradePassesThrough(t *testing.T) {
 
 // Server-sent events are flushed as they come, not when the stream ends:
 // the client reads the first event while the backend still holds the
-// second.
+// second. The stream outlives the try timeout: a stream is not a slow
+// backend. That a try timeout has passed is shown by the lb itself: a
+// request to a path that never answers, sent after the first event, gets
+// its 504.
 func TestEventStreamIsFlushed(t *testing.T) {
 	next := make(chan struct{})
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/events" {
+		switch r.URL.Path {
+		case "/hang":
+			<-r.Context().Done()
+			return
+		case "/events":
+		default:
 			return
 		}
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -381,7 +424,8 @@ func TestEventStreamIsFlushed(t *testing.T) {
 		io.WriteString(w, "data: two\n\n")
 	}))
 	t.Cleanup(backend.Close)
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": backend.URL, "LB_TRY_TIMEOUT": "1s"})
+	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": backend.URL, "LB_TRY_TIMEOUT": "300ms",
+		"LB_HEALTH_PATH": "off", "LB_EJECT_AFTER": "0"})
 
 	resp, err := http.Get(lb.URL + "/events")
 	if err != nil {
@@ -407,8 +451,9 @@ func TestEventStreamIsFlushed(t *testing.T) {
 	if err != nil || first != "data: one\n" {
 		t.Fatalf("first event %q, %v", first, err)
 	}
-	// Held past the try timeout: a stream is not a slow backend.
-	time.Sleep(1500 * time.Millisecond)
+	if hung, body := get(t, lb.URL+"/hang", nil); hung.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("/hang: %d %q, want the 504 of LB_TRY_TIMEOUT", hung.StatusCode, body)
+	}
 	close(next)
 	if second, err := read(); err != nil || second != "data: two\n" {
 		t.Fatalf("second event %q, %v", second, err)

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"scalelab/services/lb/internal/balancer"
@@ -10,51 +10,47 @@ import (
 	"scalelab/services/platform"
 )
 
-// startL4 starts the TCP listener of L4 mode when L4_LISTEN_ADDR is set,
+// listeners are the lb's own listeners beside the platform's (L4, the fast
+// path, HTTPS), each served by a server the platform runs and drains with
+// the others (platform.Service.AddServer).
+type listeners struct {
+	svc    *platform.Service
+	opened []net.Listener
+}
+
+func (ls *listeners) add(name string, ln net.Listener, srv platform.Server) {
+	ls.opened = append(ls.opened, ln)
+	ls.svc.AddServer(name, ln, srv)
+}
+
+// close closes what was opened, when the lb stops before it runs.
+func (ls *listeners) close() {
+	for _, ln := range ls.opened {
+		ln.Close()
+	}
+}
+
+// addL4 adds the TCP listener of L4 mode when L4_LISTEN_ADDR is set,
 // balancing connections over the same backends as the HTTP proxy, with the
 // same health: backends is the health-filtered list and observe feeds dial
-// outcomes to passive ejection (either may come from the tracker). It
-// returns the context HTTP should serve under, which is also cancelled if
-// L4 stops on an error (so the process exits rather than run half-broken),
-// and stop, which ends L4 (waiting for its drain) and returns its error.
-// Both listeners see the same cancellation, so they drain side by side.
-func startL4(ctx context.Context, cfg l4.Config, svc *platform.Service, backends func() []*balancer.Backend,
-	observe func(*balancer.Backend, bool), connectTimeout time.Duration) (context.Context, func() error, error) {
+// outcomes to passive ejection (either may come from the tracker). If L4
+// stops on an error, the whole process stops rather than run half-broken.
+func (ls *listeners) addL4(cfg l4.Config, backends func() []*balancer.Backend,
+	observe func(*balancer.Backend, bool), connectTimeout time.Duration) error {
 	if cfg.ListenAddr == "" {
-		return ctx, func() error { return nil }, nil
+		return nil
 	}
 	ln, err := l4.Listen(cfg.ListenAddr)
 	if err != nil {
-		return ctx, nil, fmt.Errorf("L4_LISTEN_ADDR: %w", err)
+		return fmt.Errorf("L4_LISTEN_ADDR: %w", err)
 	}
+	svc := ls.svc
 	cfg.Backends = backends
 	cfg.Observe = observe
 	cfg.ConnectTimeout = connectTimeout
-	cfg.DrainDelay = svc.Base.DrainDelay
 	cfg.ShutdownTimeout = svc.Base.ShutdownTimeout
 	cfg.Metrics = l4.NewMetrics(svc.Registry)
 	cfg.Logger = svc.Logger
-	srv := l4.New(cfg)
-
-	l4ctx, stopL4 := context.WithCancel(ctx)
-	httpCtx, stopHTTP := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		err := srv.Serve(l4ctx, ln)
-		if err != nil {
-			svc.Logger.Error("l4 listener failed; stopping", "error", err.Error())
-			stopHTTP()
-		}
-		done <- err
-	}()
-	stop := func() error {
-		stopL4()
-		err := <-done
-		stopHTTP()
-		if err != nil {
-			return fmt.Errorf("l4: %w", err)
-		}
-		return nil
-	}
-	return httpCtx, stop, nil
+	ls.add("l4", ln, l4.New(cfg))
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"scalelab/services/lb/internal/admin"
+	"scalelab/services/lb/internal/forward"
 	"scalelab/services/lb/internal/health"
 	"scalelab/services/lb/internal/l4"
 	"scalelab/services/lb/internal/proxy"
@@ -26,7 +27,7 @@ type routed struct {
 	poll           time.Duration // LB_ROUTES_POLL; 0: reload on SIGHUP only
 	dnsRefresh     time.Duration
 	connectTimeout time.Duration
-	proxy          proxy.Config
+	proxy          forward.Config
 	health         health.Config
 	l4             l4.Config
 	tls            tlsSettings
@@ -41,7 +42,7 @@ func runRoutes(ctx context.Context, svc *platform.Service, cfg routed) error {
 	transport := proxy.NewTransport(cfg.connectTimeout, cfg.proxy.TryTimeout)
 	router, err := routing.New(ctx, cfg.file, routing.Deps{
 		Transport:     transport,
-		ProxyMetrics:  proxy.NewMetrics(svc.Registry),
+		ProxyMetrics:  forward.NewMetrics(svc.Registry),
 		HealthMetrics: health.NewMetrics(svc.Registry),
 		Health:        cfg.health,
 		Proxy:         cfg.proxy,
@@ -85,16 +86,17 @@ func runRoutes(ctx context.Context, svc *platform.Service, cfg routed) error {
 	}, svc.Logger))
 
 	// L4 sees no host or path: it balances over the catch-all route's pool.
-	ctx, stopL4, err := startL4(ctx, cfg.l4, svc, router.Available, router.Observe, cfg.connectTimeout)
+	ls := &listeners{svc: svc}
+	var traffic http.Handler = svc.HTTP.Wrap("/", router)
+	err = ls.addL4(cfg.l4, router.Available, router.Observe, cfg.connectTimeout)
+	if err == nil {
+		err = ls.addTLS(cfg.tls, traffic)
+	}
 	if err != nil {
+		ls.close()
 		return err
 	}
-	var traffic http.Handler = svc.HTTP.Wrap("/", router)
-	ctx, stopTLS, err := startTLS(ctx, cfg.tls, svc, traffic)
-	if err != nil {
-		return errors.Join(err, stopL4())
-	}
-	return errors.Join(svc.Run(ctx, traffic), stopTLS(), stopL4())
+	return svc.Run(ctx, traffic)
 }
 
 func policyName(s routing.PoolSpec) string {

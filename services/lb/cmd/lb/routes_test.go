@@ -100,15 +100,15 @@ func TestRoutesReloadOnChange(t *testing.T) {
 
 	l := startLoad(lb.URL+"/", 4)
 	defer l.end()
-	eventually(t, "a serves", func() bool { return l.servedBy("a") > 20 })
+	l.await(t, "a serves", func() bool { return l.served["a"] > 20 })
 	writeRoutes(t, file, table(c.URL, b.URL+","+c.URL)) // main: a -> c; other unchanged
-	eventually(t, "c serves / after the reload", func() bool { return l.servedBy("c") > 20 })
+	l.await(t, "c serves / after the reload", func() bool { return l.served["c"] > 20 })
 	before := l.servedBy("a")
 
 	writeRoutes(t, file, `{"pools": {}, "routes": [`) // broken
 	waitForMetric(t, lb.AdminURL, `scalelab_lb_config_reloads_total{result="failure"} 1`)
 	served := l.servedBy("c")
-	eventually(t, "c still serves after a bad file", func() bool { return l.servedBy("c") > served+20 })
+	l.await(t, "c still serves after a bad file", func() bool { return l.served["c"] > served+20 })
 	l.end()
 	l.stop = make(chan struct{})
 	if n := l.servedBy("a") - before; n > 4 {
@@ -116,7 +116,7 @@ func TestRoutesReloadOnChange(t *testing.T) {
 		t.Errorf("a served %d requests after the reload", n)
 	}
 	if len(l.failures) > 0 {
-		t.Fatalf("%d of %d requests failed across reloads; first: %s", len(l.failures), l.total.Load(), l.failures[0])
+		t.Fatalf("%d of %d requests failed across reloads; first: %s", len(l.failures), l.answers(), l.failures[0])
 	}
 	waitForMetric(t, lb.AdminURL, `scalelab_lb_config_reloads_total{result="success"} 1`)
 

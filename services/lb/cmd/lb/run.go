@@ -5,11 +5,14 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"scalelab/services/lb/internal/admin"
+	"scalelab/services/lb/internal/balancer"
 	"scalelab/services/lb/internal/discovery"
+	"scalelab/services/lb/internal/forward"
 	"scalelab/services/lb/internal/health"
 	"scalelab/services/lb/internal/l4"
 	"scalelab/services/lb/internal/proxy"
@@ -52,15 +55,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	svc := platform.New("lb", base, stdout)
+	shared := routed{file: routesFile, poll: routesPoll, dnsRefresh: dnsRefresh,
+		connectTimeout: connectTimeout, proxy: proxyCfg, health: healthCfg, l4: l4cfg, tls: tlsCfg, adminToken: adminToken}
 	if routesFile != "" {
-		return runRoutes(ctx, svc, routed{file: routesFile, poll: routesPoll, dnsRefresh: dnsRefresh,
-			connectTimeout: connectTimeout, proxy: proxyCfg, health: healthCfg, l4: l4cfg, tls: tlsCfg, adminToken: adminToken})
+		return runRoutes(ctx, svc, shared)
 	}
+	return runPool(ctx, svc, pooled{routed: shared, targets: targets, policy: policy, policyName: policyName, engine: engine})
+}
 
-	backends := discovery.NewSet(targets, net.DefaultResolver.LookupHost, svc.Logger)
+// pooled is what run hands runPool: the one pool of LB_BACKENDS, its
+// policy and engine, and the lb-wide settings.
+type pooled struct {
+	routed
+	targets    []discovery.Target
+	policy     balancer.Policy
+	policyName string
+	engine     string
+}
+
+// runPool is run with LB_BACKENDS: one pool, served by the engine of
+// LB_ENGINE.
+func runPool(ctx context.Context, svc *platform.Service, cfg pooled) error {
+	connectTimeout, proxyCfg, policy := cfg.connectTimeout, cfg.proxy, cfg.policy
+	backends := discovery.NewSet(cfg.targets, net.DefaultResolver.LookupHost, svc.Logger)
 	transport := proxy.NewTransport(connectTimeout, proxyCfg.TryTimeout)
-	metrics := proxy.NewMetrics(svc.Registry)
-	tracker := health.New(healthCfg, transport, health.NewMetrics(svc.Registry), svc.Logger)
+	metrics := forward.NewMetrics(svc.Registry)
+	tracker := health.New(cfg.health, transport, health.NewMetrics(svc.Registry), svc.Logger)
 	// Metrics first: a backend's series exist before the tracker offers
 	// it to requests.
 	backends.Watch(metrics.Track)
@@ -73,7 +93,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer wg.Wait()
 	refreshCtx, stopRefresh := context.WithCancel(ctx)
 	defer stopRefresh()
-	wg.Go(func() { backends.Run(refreshCtx, dnsRefresh) })
+	wg.Go(func() { backends.Run(refreshCtx, cfg.dnsRefresh) })
 	wg.Go(func() { tracker.Run(refreshCtx) })
 
 	// Ready when some backend is healthy and not ejected.
@@ -82,15 +102,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	handler := proxy.New(tracker, policy, transport, metrics, svc.Logger, proxyCfg)
 
 	// The admin API, on the admin port behind LB_ADMIN_TOKEN.
-	pools := []admin.Pool{{Name: "default", Policy: policyName, Tracker: tracker, Metrics: metrics}}
-	svc.HandleAdmin(admin.Prefix, admin.New(adminToken, func() []admin.Pool { return pools }, svc.Logger))
-
-	// L4 mode (L4_LISTEN_ADDR) serves TCP alongside, over the same backends
-	// and with the same health.
-	ctx, stopL4, err := startL4(ctx, l4cfg, svc, tracker.Available, tracker.Observe, connectTimeout)
-	if err != nil {
-		return err
-	}
+	pools := []admin.Pool{{Name: "default", Policy: cfg.policyName, Tracker: tracker, Metrics: metrics}}
+	svc.HandleAdmin(admin.Prefix, admin.New(cfg.adminToken, func() []admin.Pool { return pools }, svc.Logger))
 
 	// Every path is proxied: admin endpoints live on their own listener,
 	// so no path here is reserved. No http.ServeMux either: a mux cleans
@@ -99,16 +112,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// sent, byte for byte.
 	traffic := svc.HTTP.Wrap("/", handler)
 
-	// LB_ENGINE=fast: the fast path serves LISTEN_ADDR (engine.go).
-	ctx, stopEngine, err := startEngine(ctx, engine, svc, tracker, policy, metrics, proxyCfg, connectTimeout, traffic)
-	if err != nil {
-		return errors.Join(err, stopL4())
+	// L4 mode (L4_LISTEN_ADDR) serves TCP alongside, over the same backends
+	// and with the same health; LB_ENGINE=fast serves LISTEN_ADDR with the
+	// fast path (engine.go); HTTPS (LB_TLS_LISTEN_ADDR), with HTTP/2,
+	// serves the same handler.
+	ls := &listeners{svc: svc}
+	err := ls.addL4(cfg.l4, tracker.Available, tracker.Observe, connectTimeout)
+	var plain http.Handler
+	if err == nil {
+		plain, err = ls.addEngine(cfg.engine, tracker, policy, metrics, proxyCfg, connectTimeout, traffic)
 	}
-
-	// HTTPS (LB_TLS_LISTEN_ADDR), with HTTP/2, serves the same handler.
-	ctx, stopTLS, err := startTLS(ctx, tlsCfg, svc, traffic)
-	if err != nil {
-		return errors.Join(err, stopEngine(), stopL4())
+	if err == nil {
+		err = ls.addTLS(cfg.tls, traffic)
 	}
-	return errors.Join(svc.Run(ctx, traffic), stopTLS(), stopEngine(), stopL4())
+	if err != nil {
+		ls.close()
+		return err
+	}
+	return svc.Run(ctx, plain)
 }

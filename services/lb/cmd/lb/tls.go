@@ -19,7 +19,7 @@ import (
 	"scalelab/services/platform"
 )
 
-// tlsSettings is the optional HTTPS listener (item 7 of the lb's issue).
+// tlsSettings is the optional HTTPS listener.
 type tlsSettings struct {
 	ListenAddr string   // LB_TLS_LISTEN_ADDR; "" turns HTTPS off
 	CertFile   string   // LB_TLS_CERT_FILE
@@ -102,26 +102,23 @@ func selfSigned(hosts []string, now time.Time) (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
 }
 
-// startTLS serves handler over HTTPS on LB_TLS_LISTEN_ADDR when it is set,
+// addTLS serves handler over HTTPS on LB_TLS_LISTEN_ADDR when it is set,
 // beside the plain listener: TLS ends here, clients get HTTP/2 when they
 // offer it (ALPN) and HTTP/1.1 otherwise, and backends get HTTP/1.1 on the
 // same keep-alive pool as plain requests. The server has the platform
-// traffic server's limits. It returns the context the plain listener
-// should serve under (cancelled too if HTTPS fails, so the process exits
-// rather than run half-broken) and stop, which drains HTTPS as the plain
-// listener drains (DRAIN_DELAY, then SHUTDOWN_TIMEOUT for what is in
-// flight) and returns its error.
-func startTLS(ctx context.Context, s tlsSettings, svc *platform.Service, handler http.Handler) (context.Context, func() error, error) {
+// traffic server's limits, and drains as it does.
+func (ls *listeners) addTLS(s tlsSettings, handler http.Handler) error {
 	if s.ListenAddr == "" {
-		return ctx, func() error { return nil }, nil
+		return nil
 	}
+	svc := ls.svc
 	cert, err := s.certificate(svc.Logger)
 	if err != nil {
-		return ctx, nil, err
+		return err
 	}
 	ln, err := net.Listen("tcp", s.ListenAddr)
 	if err != nil {
-		return ctx, nil, fmt.Errorf("LB_TLS_LISTEN_ADDR: %w", err)
+		return fmt.Errorf("LB_TLS_LISTEN_ADDR: %w", err)
 	}
 	srv := &http.Server{
 		Handler: platform.WithRequestID(handler),
@@ -136,40 +133,36 @@ func startTLS(ctx context.Context, s tlsSettings, svc *platform.Service, handler
 		ErrorLog:          slog.NewLogLogger(svc.Logger.Handler(), slog.LevelWarn),
 	}
 	svc.Logger.Info("https listening", "addr", ln.Addr().String())
+	ls.add("https", ln, httpsServer{srv, svc.Base.ShutdownTimeout})
+	return nil
+}
 
-	httpCtx, stopHTTP := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		err := srv.ServeTLS(ln, "", "")
-		if !errors.Is(err, http.ErrServerClosed) {
-			svc.Logger.Error("https listener failed; stopping", "error", err.Error())
-			stopHTTP()
-			done <- err
-			return
-		}
-		done <- nil
-	}()
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		<-httpCtx.Done()
-		// As the platform drains its listener: /readyz is 503 already,
-		// the listener stays open DRAIN_DELAY more, then what is in
-		// flight gets SHUTDOWN_TIMEOUT.
-		time.Sleep(svc.Base.DrainDelay)
-		sctx, cancel := context.WithTimeout(context.Background(), svc.Base.ShutdownTimeout)
+// httpsServer is net/http's server over TLS as a platform.Server: when its
+// context ends, what is in flight gets shutdownTimeout to finish.
+type httpsServer struct {
+	srv             *http.Server
+	shutdownTimeout time.Duration
+}
+
+func (h httpsServer) Serve(ctx context.Context, ln net.Listener) error {
+	drained := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(drained)
+		sctx, cancel := context.WithTimeout(context.Background(), h.shutdownTimeout)
 		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			srv.Close()
+		if err := h.srv.Shutdown(sctx); err != nil {
+			h.srv.Close()
 		}
-	}()
-	stop := func() error {
-		stopHTTP()
-		<-stopped
-		if err := <-done; err != nil {
-			return fmt.Errorf("https: %w", err)
+	})
+	err := h.srv.ServeTLS(ln, "", "")
+	if !errors.Is(err, http.ErrServerClosed) {
+		if stop() {
+			ln.Close()
+		} else {
+			<-drained
 		}
-		return nil
+		return err
 	}
-	return httpCtx, stop, nil
+	<-drained
+	return nil
 }

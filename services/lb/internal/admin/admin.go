@@ -17,8 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"scalelab/services/lb/internal/forward"
 	"scalelab/services/lb/internal/health"
-	"scalelab/services/lb/internal/proxy"
 	"scalelab/services/platform"
 )
 
@@ -27,7 +27,7 @@ type Pool struct {
 	Name    string
 	Policy  string
 	Tracker *health.Tracker
-	Metrics *proxy.Metrics // may be nil: no request counters
+	Metrics *forward.Metrics // may be nil: no request counters
 }
 
 // Prefix is the path every admin API route lives under; register the

@@ -476,7 +476,8 @@ func TestNew(t *testing.T) {
 }
 
 // Every policy, picked from many goroutines while the list changes and
-// loads move, returns a backend of the list it was given (run with -race).
+// loads move, returns a backend of the list it was given (go test -race
+// watches the sharing).
 func TestPoliciesConcurrentWithListChanges(t *testing.T) {
 	all := weighted(1, 2, 3, 1, 1)
 	lists := [][]*Backend{all, all[:3], all[1:], all[2:4]}

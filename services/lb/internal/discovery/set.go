@@ -76,16 +76,10 @@ func (s *Set) Backends() []*balancer.Backend {
 	return nil
 }
 
-// HasDNS reports whether any target needs periodic resolution.
-func (s *Set) HasDNS() bool {
-	return slices.ContainsFunc(s.targets, Target.IsDNS)
-}
-
-// Run refreshes every interval until ctx is done.
+// Run refreshes every interval until ctx is done. It runs even for a set
+// with no dns:// target, whose refresh costs nothing: a reload
+// (SetTargets) may give it some.
 func (s *Set) Run(ctx context.Context, every time.Duration) {
-	if !s.HasDNS() {
-		return
-	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -106,6 +100,9 @@ func (s *Set) Run(ctx context.Context, every time.Duration) {
 func (s *Set) Refresh(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !slices.ContainsFunc(s.targets, Target.IsDNS) {
+		return // static targets were published when they were set
+	}
 	for i, t := range s.targets {
 		if !t.IsDNS() {
 			continue

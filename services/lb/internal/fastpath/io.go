@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"strconv"
+
+	"scalelab/services/lb/internal/forward"
 )
 
 // bufSize is where every connection's buffers start; a read buffer grows
@@ -145,9 +147,6 @@ func (o *outBuf) header(name string, value []byte) {
 	o.b = append(o.b, "\r\n"...)
 }
 
-// errBodyTooLarge is a request body over LB_MAX_BODY_BYTES.
-var errBodyTooLarge = errors.New("request body larger than LB_MAX_BODY_BYTES")
-
 // errBadChunk is a chunked body the lb cannot read one single way.
 var errBadChunk = errors.New("malformed chunked encoding")
 
@@ -243,7 +242,7 @@ func eofUnexpected(err error) error {
 // form, whatever extensions or odd sizes the sender used. Trailers are
 // dropped. With toClose, dst is instead a connection that ends the body by
 // closing (an HTTP/1.0 client), and the data is written as is. A body
-// longer than limit (when above 0) fails with errBodyTooLarge.
+// longer than limit (when above 0) fails with forward.ErrBodyTooLarge.
 func copyChunked(dst *outBuf, src *connReader, toClose bool, limit int64, beforeRead func() error) error {
 	var total int64
 	before := func() error {
@@ -284,7 +283,7 @@ func copyChunked(dst *outBuf, src *connReader, toClose bool, limit int64, before
 		}
 		total += size
 		if limit > 0 && total > limit {
-			return errBodyTooLarge
+			return forward.ErrBodyTooLarge
 		}
 		if !toClose {
 			dst.b = strconv.AppendInt(dst.b, size, 16)

@@ -9,10 +9,12 @@
 // need: a server and a transport that each buffer and flush separately, a
 // read and a write goroutine per backend connection, http.Header maps and
 // contexts for every request. The fast path keeps everything the lb
-// promises: the same balancer.Policy and health pool, retries within the
-// same budget, the connect, try and request timeouts, the same 502/503/504
+// promises, because the rules are internal/forward's, the same for both:
+// the same balancer.Policy and health pool, retries within the same
+// budget, the connect, try and request timeouts, the same 502/503/504
 // answers, X-Forwarded-*, X-Request-Id, Via, hop-by-hop removal, 499 for a
-// client that leaves, and the same metrics.
+// client that leaves, and the same metrics. The accept-and-drain loop and
+// the request metrics and access log are the platform's.
 //
 // Why not valyala/fasthttp, which a quick loop showed fast: its server
 // and client each keep their own idea of framing, header normalisation
@@ -26,33 +28,31 @@ package fastpath
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"scalelab/services/lb/internal/balancer"
-	"scalelab/services/lb/internal/proxy"
+	"scalelab/services/lb/internal/forward"
 	"scalelab/services/platform"
 )
 
 // Config is what the fast path shares with the std engine, and its limits.
 type Config struct {
-	Pool    proxy.Pool
+	Pool    forward.Pool
 	Policy  balancer.Policy
-	Metrics *proxy.Metrics
-	Proxy   proxy.Config
+	Metrics *forward.Metrics
+	Forward forward.Config
 	// ConnectTimeout bounds a dial to a backend (LB_CONNECT_TIMEOUT).
 	ConnectTimeout time.Duration
 	Logger         *slog.Logger
-	// Instrument wraps the handling of every request as the std engine's
-	// handler is wrapped, svc.HTTP.Wrap("/", h): the same
-	// scalelab_lb_http_* series and access log. nil: no wrapping.
-	Instrument func(http.Handler) http.Handler
+	// Route records every request in the scalelab_lb_http_* series and
+	// the access log, the platform's record of every HTTP request
+	// (svc.HTTP.Route("/")); nil: none.
+	Route *platform.Route
 	// Fallback serves the connections the fast path hands over; nil
 	// answers them 501 instead.
 	Fallback http.Handler
@@ -61,15 +61,14 @@ type Config struct {
 	IdleTimeout     time.Duration // keep-alive wait for the next request (90 s)
 	MaxHeaderBytes  int           // 64 KiB, as the platform's server
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: in-flight requests finish within it
-	DrainDelay      time.Duration // DRAIN_DELAY: /readyz says 503 this long before the listener closes
 }
 
 // Server is the fast engine on one listener.
 type Server struct {
 	cfg          Config
-	handler      http.Handler // one exchange, instrumented
-	readsRequest bool         // the policy needs a full *http.Request
-	logRequests  bool
+	readsRequest bool // the policy needs a full *http.Request
+	logRequests  bool // the access log is on: it needs the path and the id
+	picker       *forward.Picker
 	backends     *pool
 	fallback     *http.Server
 	// The errors of a try cut short by either timeout, made once.
@@ -78,7 +77,6 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[*clientConn]struct{}
 	draining atomic.Bool
-	wg       sync.WaitGroup
 }
 
 // New returns a server; Serve runs it.
@@ -101,28 +99,18 @@ func New(cfg Config) *Server {
 	s := &Server{
 		cfg:          cfg,
 		readsRequest: balancer.ReadsRequest(cfg.Policy),
-		logRequests:  cfg.Logger.Enabled(context.Background(), slog.LevelInfo),
+		logRequests:  cfg.Route != nil && cfg.Route.Logs(context.Background()),
 		backends:     newPool(),
 		conns:        map[*clientConn]struct{}{},
-		tryLimit:     &timeoutError{"LB_TRY_TIMEOUT", cfg.Proxy.TryTimeout},
-		requestLimit: &timeoutError{"LB_REQUEST_TIMEOUT", cfg.Proxy.RequestTimeout},
+		picker:       forward.NewPicker(cfg.Policy, &cfg.Forward, cfg.Metrics),
 	}
-	h := http.Handler(http.HandlerFunc(s.serveHTTP))
-	if cfg.Instrument != nil {
-		h = cfg.Instrument(h)
-	}
-	if s.logRequests {
-		// The access log names the request id, which the platform reads
-		// from the context WithRequestID makes.
-		h = platform.WithRequestID(h)
-	}
-	s.handler = h
+	s.tryLimit, s.requestLimit = cfg.Forward.Timeouts()
 	return s
 }
 
 // Serve accepts on ln until ctx is cancelled, then drains as the
-// platform's server does: after DrainDelay the listener closes, requests
-// in flight get ShutdownTimeout to finish, idle connections are closed.
+// platform's servers do: the listener closes, requests in flight get
+// ShutdownTimeout to finish, idle connections are closed.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	handoff := newHandoffListener(ln.Addr())
 	fallback := s.cfg.Fallback
@@ -139,77 +127,42 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	go s.fallback.Serve(handoff)
-
 	sweepDone := make(chan struct{})
 	go s.sweep(sweepDone)
 
-	stopped := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			time.Sleep(s.cfg.DrainDelay)
-		case <-stopped:
-		}
+	// The connections handed over drain beside the fast path's own, from
+	// the moment the listener closes.
+	var drainOnce sync.Once
+	fallbackDone := make(chan struct{})
+	startDrain := func() {
 		s.draining.Store(true)
-		ln.Close()
-	}()
-
-	var err error
-	for {
-		conn, aerr := ln.Accept()
-		if aerr != nil {
-			if s.draining.Load() {
-				break
-			}
-			// Out of file descriptors and the like pass: wait a little and
-			// accept again, as net/http's server does.
-			var te interface{ Temporary() bool }
-			if errors.As(aerr, &te) && te.Temporary() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			err = aerr
-			break
-		}
-		c := s.newConn(conn, handoff)
-		s.wg.Go(c.serve)
+		go func() {
+			defer close(fallbackDone)
+			sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+			defer cancel()
+			s.fallback.Shutdown(sctx)
+		}()
 	}
-	close(stopped)
-	s.draining.Store(true)
-	s.shutdown()
+	cs := platform.ConnServer{
+		Handle: func(conn net.Conn) { s.newConn(conn, handoff).serve() },
+		CloseIdle: func() {
+			drainOnce.Do(startDrain)
+			s.wakeIdle()
+		},
+		CloseAll: func() {
+			s.closeAll()
+			s.fallback.Close()
+		},
+		ShutdownTimeout: s.cfg.ShutdownTimeout,
+		Logger:          s.cfg.Logger,
+	}
+	err := cs.Serve(ctx, ln)
+	drainOnce.Do(startDrain)
+	<-fallbackDone
+	s.backends.close()
 	close(sweepDone)
 	handoff.Close()
 	return err
-}
-
-// shutdown waits for connections to finish their request in flight,
-// waking the idle ones so they close, up to ShutdownTimeout; then it
-// closes what is left.
-func (s *Server) shutdown() {
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-	defer cancel()
-	fallbackDone := make(chan error, 1)
-	go func() { fallbackDone <- s.fallback.Shutdown(shutdownCtx) }()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		s.wakeIdle()
-		select {
-		case <-done:
-		case <-shutdownCtx.Done():
-			s.cfg.Logger.Warn("shutdown timeout passed with requests in flight; closed them")
-			s.closeAll()
-			s.fallback.Close()
-			<-done
-		case <-tick.C:
-			continue
-		}
-		break
-	}
-	<-fallbackDone
-	s.backends.close()
 }
 
 // wakeIdle makes every connection waiting for a next request stop
@@ -255,253 +208,3 @@ func (s *Server) sweep(done chan struct{}) {
 		}
 	}
 }
-
-// clientConn is one client connection and the state of its request.
-type clientConn struct {
-	s       *Server
-	conn    net.Conn
-	handoff *handoffListener
-	rd      connReader
-	out     outBuf
-	peer    string      // the client's IP
-	idle    atomic.Bool // waiting for a next request
-
-	req        request
-	headLen    int
-	res        response
-	resHeadLen int
-	closing    bool // close once this exchange is over
-	status     int  // the status the client got (499: none, it left)
-	// bodyBytes is the size of the body the client was sent (with chunk
-	// framing), for the access log.
-	bodyBytes int64
-
-	// For the instrumentation and policies that read the request: one
-	// http.Request per connection, refilled per request.
-	hreq    http.Request
-	url     url.URL
-	hdr     http.Header
-	respHdr http.Header
-
-	id        [128]byte // X-Request-Id
-	idLen     int
-	bodyStart time.Time
-	tmpl      []byte // the backend's request head but the Host line
-	split     int    // where the Host line goes in tmpl
-	tried     []*balancer.Backend
-}
-
-func (s *Server) newConn(conn net.Conn, handoff *handoffListener) *clientConn {
-	c := &clientConn{s: s, conn: conn, handoff: handoff, hdr: http.Header{}, respHdr: http.Header{}}
-	c.rd = connReader{conn: conn, buf: make([]byte, bufSize)}
-	c.out = outBuf{conn: conn, b: make([]byte, 0, bufSize)}
-	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
-		c.peer = ta.AddrPort().Addr().Unmap().String()
-	} else if host, _, err := net.SplitHostPort(conn.RemoteAddr().String()); err == nil {
-		c.peer = host
-	}
-	c.hreq = http.Request{URL: &c.url, Header: c.hdr, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		RemoteAddr: conn.RemoteAddr().String()}
-	s.mu.Lock()
-	s.conns[c] = struct{}{}
-	s.mu.Unlock()
-	return c
-}
-
-// serve reads and answers requests until the connection ends.
-func (c *clientConn) serve() {
-	handedOff := false
-	defer func() {
-		c.s.mu.Lock()
-		delete(c.s.conns, c)
-		c.s.mu.Unlock()
-		if !handedOff {
-			c.conn.Close()
-		}
-	}()
-	for {
-		err := c.readHead()
-		if err != nil {
-			var he *headError
-			if errors.As(err, &he) {
-				c.refuse(he)
-			}
-			return
-		}
-		if c.req.h2Preface || c.req.upgrade || c.req.expect || equalFold(c.req.method, "connect") {
-			// The bytes of this request are still in the buffer: net/http
-			// reads them again from the start.
-			pc := &prefixedConn{Conn: c.conn, prefix: append([]byte(nil), c.rd.buffered()...)}
-			c.conn.SetReadDeadline(time.Time{})
-			if c.handoff.hand(pc) {
-				handedOff = true
-			}
-			return
-		}
-		c.closing = c.req.close || c.s.draining.Load()
-		c.prepareRequest()
-		c.s.handler.ServeHTTP(c, &c.hreq)
-		if c.closing {
-			return
-		}
-	}
-}
-
-// readHead waits for the next request head and parses it. The idle
-// timeout covers the wait for its first bytes, the header timeout the rest.
-func (c *clientConn) readHead() error {
-	s := c.s
-	headTimer := false
-	for {
-		if len(c.rd.buffered()) > 0 {
-			n, err := parseRequest(c.rd.buffered(), &c.req)
-			if err != errIncomplete {
-				c.headLen = n
-				return err
-			}
-			if !headTimer {
-				headTimer = true
-				c.conn.SetReadDeadline(time.Now().Add(s.cfg.HeaderTimeout))
-			}
-		} else {
-			c.idle.Store(true)
-			if s.draining.Load() {
-				return net.ErrClosed
-			}
-			c.conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-		}
-		err := c.rd.fill(s.cfg.MaxHeaderBytes)
-		c.idle.Store(false)
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// refuse answers a head the lb will not forward, and the connection
-// closes: after a malformed head, nothing on it can be trusted.
-func (c *clientConn) refuse(he *headError) {
-	c.out.b = c.out.b[:0]
-	c.idLen = 0
-	c.closing = true
-	c.writePlain(he.status, "", statusText(he.status)+": "+he.msg)
-}
-
-// prepareRequest refills the connection's http.Request with what the
-// instrumentation reads (the method), and what the policy reads when it
-// reads anything (headers, host, path, client address).
-func (c *clientConn) prepareRequest() {
-	r := &c.hreq
-	r.Method = methodString(c.req.method)
-	r.ProtoMinor = c.req.minor
-	r.Proto = "HTTP/1.1"
-	if c.req.minor == 0 {
-		r.Proto = "HTTP/1.0"
-	}
-	clear(c.hdr)
-	r.Header = c.hdr
-	r.URL = &c.url
-	if c.s.logRequests || c.s.readsRequest {
-		c.url = url.URL{}
-		if u, err := url.ParseRequestURI(string(c.req.target)); err == nil {
-			c.url = *u
-		} else {
-			c.url.Path = string(c.req.target)
-		}
-		if len(c.req.requestID) > 0 {
-			c.hdr[platform.RequestIDHeader] = []string{string(c.req.requestID)}
-		}
-	}
-	if c.s.readsRequest {
-		for _, f := range c.req.fields {
-			k := http.CanonicalHeaderKey(string(f.name))
-			c.hdr[k] = append(c.hdr[k], string(f.value))
-		}
-		r.Host = string(c.req.host)
-		r.ContentLength = max(c.req.contentLength, 0)
-		ctx := context.Background()
-		if len(c.s.cfg.Proxy.Trusted) > 0 {
-			ctx = balancer.WithClientAddr(ctx, c.s.cfg.Proxy.Trusted.ClientAddr(c.peer, c.hdr.Values("X-Forwarded-For")))
-		}
-		*r = *r.WithContext(ctx)
-	}
-}
-
-// methodString avoids allocating the common methods.
-func methodString(m []byte) string {
-	switch string(m) {
-	case "GET":
-		return http.MethodGet
-	case "HEAD":
-		return http.MethodHead
-	case "POST":
-		return http.MethodPost
-	case "PUT":
-		return http.MethodPut
-	case "DELETE":
-		return http.MethodDelete
-	case "OPTIONS":
-		return http.MethodOptions
-	case "PATCH":
-		return http.MethodPatch
-	}
-	return string(m)
-}
-
-// The connection is the http.ResponseWriter the instrumentation wraps; it
-// records the status it is given, the exchange writes the wire itself.
-
-func (c *clientConn) Header() http.Header         { return c.respHdr }
-func (c *clientConn) Write(p []byte) (int, error) { return len(p), nil }
-func (c *clientConn) WriteHeader(int)             {}
-
-// connOf finds the connection under the instrumentation's writers.
-func connOf(w http.ResponseWriter) *clientConn {
-	for {
-		switch t := w.(type) {
-		case *clientConn:
-			return t
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
-			return nil
-		}
-	}
-}
-
-// serveHTTP is the exchange as an http.Handler, under the instrumentation.
-func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	c := connOf(w)
-	if c == nil {
-		http.Error(w, "fastpath: not a fast path connection", http.StatusInternalServerError)
-		return
-	}
-	c.setRequestID(r)
-	c.bodyBytes = 0
-	c.exchange(r)
-	w.WriteHeader(c.status)
-	if s.logRequests {
-		// The access log's "bytes": the writer below discards what it is
-		// given, so this costs no copy, only the count.
-		for n := c.bodyBytes; n > 0; {
-			k := int(min(n, int64(len(zeros))))
-			w.Write(zeros[:k])
-			n -= int64(k)
-		}
-	}
-}
-
-var zeros [16 << 10]byte
-
-// timeoutError is a try or request timeout of the lb's own, worded as the
-// std engine words it.
-type timeoutError struct {
-	what string
-	d    time.Duration
-}
-
-func (e *timeoutError) Error() string {
-	return "no response headers within " + e.what + " (" + e.d.String() + ")"
-}
-func (e *timeoutError) Timeout() bool   { return true }
-func (e *timeoutError) Temporary() bool { return true }

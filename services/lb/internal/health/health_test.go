@@ -317,8 +317,10 @@ func TestRemovedBackendIsForgotten(t *testing.T) {
 	}
 }
 
-// Requests report from many goroutines while discovery changes the pool
-// (run with -race).
+// Requests report from many goroutines while discovery changes the pool:
+// the race detector (go test -race, as make unit runs it) watches the
+// sharing, and the books must balance at the end: every backend known
+// once, and counted in exactly one state.
 func TestConcurrentObserveAndUpdate(t *testing.T) {
 	bs := backends(6)
 	cfg := passive()
@@ -347,6 +349,29 @@ func TestConcurrentObserveAndUpdate(t *testing.T) {
 		}
 	})
 	wg.Wait()
+	// The last update put all six back.
+	seen := map[*balancer.Backend]bool{}
+	for _, b := range tr.Available() {
+		if seen[b] || !slices.Contains(bs, b) {
+			t.Errorf("Available lists %s twice or a backend it was never given", b.Addr)
+		}
+		seen[b] = true
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "scalelab_lb_backends" {
+			for _, m := range mf.GetMetric() {
+				total += m.GetGauge().GetValue()
+			}
+		}
+	}
+	if total != 6 {
+		t.Errorf("scalelab_lb_backends sums to %v over its states, want the 6 backends", total)
+	}
 }
 
 // A zero Config (as a caller that only wants passive ejection might write)

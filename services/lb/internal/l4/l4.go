@@ -8,7 +8,6 @@ package l4
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"scalelab/services/lb/internal/balancer"
+	"scalelab/services/platform"
 )
 
 // Config is what a Server needs; LoadConfig reads the L4_* part of it from
@@ -37,7 +37,6 @@ type Config struct {
 	DialAttempts    int           // L4_DIAL_ATTEMPTS: backends tried per client connection
 	IdleTimeout     time.Duration // L4_IDLE_TIMEOUT: close after this long with no byte either way; 0: never
 	ProxyProtocol   ProxyProtocol // L4_PROXY_PROTOCOL
-	DrainDelay      time.Duration // keep accepting this long after shutdown begins (DRAIN_DELAY)
 	ShutdownTimeout time.Duration // then let open connections finish this long (SHUTDOWN_TIMEOUT)
 	Metrics         *Metrics
 	Logger          *slog.Logger
@@ -59,7 +58,6 @@ type Server struct {
 	conns   map[*conn]struct{}
 	closing bool // set once the shutdown bound has passed: no new backend connections
 
-	handlers sync.WaitGroup
 }
 
 // backendState is what the server knows about one backend: its open
@@ -128,13 +126,12 @@ func Listen(addr string) (*net.TCPListener, error) {
 	return ln.(*net.TCPListener), nil
 }
 
-// Serve accepts connections until ctx is cancelled, then shuts down
-// gracefully: it keeps accepting for DrainDelay (so that whatever balances
-// in front of this process notices /readyz turning 503), stops accepting,
-// lets open connections finish for up to ShutdownTimeout and closes those
-// still open. It returns nil after a shutdown, or the error that stopped
-// accepting, after the same drain.
-func (s *Server) Serve(ctx context.Context, ln *net.TCPListener) error {
+// Serve accepts connections on ln, a TCP listener, until ctx is cancelled,
+// then shuts down gracefully with the platform's accept-and-drain loop: it
+// stops accepting, lets open connections finish for up to ShutdownTimeout
+// and closes those still open. It returns nil after a shutdown, or the
+// error that stopped accepting, after the same drain.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// hard ends what is still open when the shutdown bound has passed;
 	// it also aborts dials in progress.
 	hard, stopHard := context.WithCancel(context.WithoutCancel(ctx))
@@ -147,68 +144,32 @@ func (s *Server) Serve(ctx context.Context, ln *net.TCPListener) error {
 	}
 	defer func() { close(stopJanitor); janitor.Wait() }()
 
-	var draining atomic.Bool
-	stopWatch := context.AfterFunc(ctx, func() {
-		time.Sleep(s.cfg.DrainDelay)
-		draining.Store(true)
-		ln.Close()
-	})
-	defer stopWatch()
-
 	s.cfg.Logger.Info("l4 listening", "addr", ln.Addr().String(), "proxy_protocol", s.cfg.ProxyProtocol.String())
-	var serveErr error
-	var backoff time.Duration
-	for {
-		client, err := ln.AcceptTCP()
-		if err != nil {
-			if draining.Load() {
-				break
+	cs := platform.ConnServer{
+		Handle: func(c net.Conn) {
+			// Splice needs the *net.TCPConn itself (see copySplice).
+			if tc, ok := c.(*net.TCPConn); ok {
+				s.handle(hard, tc)
+				return
 			}
-			if errors.Is(err, net.ErrClosed) {
-				serveErr = err
-				break
-			}
-			// Out of file descriptors and the like: wait and retry, as
-			// net/http does, rather than spin or give up.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.cfg.Logger.Warn("l4 accept failed; retrying", "error", err.Error(), "in", backoff.String())
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
-		s.handlers.Add(1)
-		go func() {
-			defer s.handlers.Done()
-			s.handle(hard, client)
-		}()
+			s.cfg.Logger.Warn("l4 accepted a connection that is not TCP; closed it", "from", c.RemoteAddr().String())
+			c.Close()
+		},
+		CloseAll: func() {
+			stopHard()
+			s.closeAll()
+		},
+		ShutdownTimeout: s.cfg.ShutdownTimeout,
+		Logger:          s.cfg.Logger,
 	}
-	if serveErr != nil {
-		ln.Close()
-	}
-
-	s.mu.Lock()
-	open := len(s.conns)
-	s.mu.Unlock()
-	s.cfg.Logger.Info("l4 draining", "open_connections", open, "shutdown_timeout", s.cfg.ShutdownTimeout.String())
-	finished := make(chan struct{})
-	go func() { s.handlers.Wait(); close(finished) }()
-	timer := time.NewTimer(s.cfg.ShutdownTimeout)
-	defer timer.Stop()
-	select {
-	case <-finished:
-	case <-timer.C:
-		stopHard()
-		n := s.closeAll()
-		s.cfg.Logger.Warn("l4 shutdown timeout passed with connections open; closed them", "closed", n)
-		<-finished
-	}
+	err := cs.Serve(ctx, ln)
 	s.cfg.Logger.Info("l4 stopped")
-	return serveErr
+	return err
 }
 
 // closeAll ends every open connection and refuses to attach new backend
 // connections from now on.
-func (s *Server) closeAll() int {
+func (s *Server) closeAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closing = true
@@ -216,7 +177,6 @@ func (s *Server) closeAll() int {
 		c.end(resultShutdown)
 		c.closeBoth()
 	}
-	return len(s.conns)
 }
 
 func (s *Server) track(c *conn) bool {

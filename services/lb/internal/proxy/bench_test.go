@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"scalelab/services/lb/internal/balancer"
+	"scalelab/services/lb/internal/forward"
 )
 
 // BenchmarkServeHTTP measures the lb's own request path (pick, rewrite,
@@ -26,10 +27,10 @@ func BenchmarkServeHTTP(b *testing.B) {
 			Body: io.NopCloser(strings.NewReader("hello from the backend\n")), ContentLength: 23,
 			ProtoMajor: 1, ProtoMinor: 1, Request: r}, nil
 	})
-	m := NewMetrics(prometheus.NewRegistry())
+	m := forward.NewMetrics(prometheus.NewRegistry())
 	m.Track(bs, bs, nil)
 	cfg := testConfig()
-	cfg.Budget = NewBudget(20, 10)
+	cfg.Budget = forward.NewBudget(20, 10)
 	h := New(quietPool(bs), balancer.NewRoundRobin(), rt, m, quiet, cfg)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

@@ -1,19 +1,16 @@
 package proxy
 
 import (
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"sync"
 	"time"
 
-	"scalelab/services/lb/internal/balancer"
+	"scalelab/services/lb/internal/forward"
 )
 
-// This file holds the protections of item 9 that live in the handler: the
-// request body's size and time limits, and the cap on requests in flight
-// per backend (circuit breaking, Envoy's max_requests).
+// The request body's size and time limits (forward.Config.MaxBodyBytes and
+// BodyTimeout), as net/http's server lets them be enforced.
 
 // clientBody wraps a request body from the client. It enforces
 // Config.MaxBodyBytes (a chunked body declares no length, so it can only be
@@ -28,11 +25,8 @@ type clientBody struct {
 	timed bool // a read deadline was set
 
 	mu  sync.Mutex
-	err error // the client's fault: errBodyTooLarge or a read error
+	err error // the client's fault: forward.ErrBodyTooLarge or a read error
 }
-
-// errBodyTooLarge is a body longer than LB_MAX_BODY_BYTES.
-var errBodyTooLarge = errors.New("request body larger than LB_MAX_BODY_BYTES")
 
 func (c *clientBody) Read(p []byte) (int, error) {
 	if c.limit > 0 && int64(len(p)) > c.limit-c.read+1 {
@@ -42,8 +36,8 @@ func (c *clientBody) Read(p []byte) (int, error) {
 	n, err := c.rc.Read(p)
 	c.read += int64(n)
 	if c.limit > 0 && c.read > c.limit {
-		c.fail(errBodyTooLarge)
-		return 0, errBodyTooLarge
+		c.fail(forward.ErrBodyTooLarge)
+		return 0, forward.ErrBodyTooLarge
 	}
 	switch {
 	case err == io.EOF:
@@ -80,19 +74,6 @@ func (c *clientBody) failure() error {
 	return c.err
 }
 
-// clientBodyStatus is the status and sentence for a body that failed.
-func (h *Handler) clientBodyStatus(err error) (int, string) {
-	if errors.Is(err, errBodyTooLarge) {
-		return http.StatusRequestEntityTooLarge, fmt.Sprintf(
-			"413 Content Too Large: the request body is over LB_MAX_BODY_BYTES (%d bytes)", h.cfg.MaxBodyBytes)
-	}
-	if isTimeout(err) {
-		return http.StatusRequestTimeout, fmt.Sprintf(
-			"408 Request Timeout: the request body did not arrive within LB_CLIENT_BODY_TIMEOUT (%s)", h.cfg.BodyTimeout)
-	}
-	return http.StatusBadRequest, fmt.Sprintf("400 Bad Request: reading the request body failed: %v", err)
-}
-
 // guardBody applies the body limits to r, or answers at once and returns
 // false when the declared length is already too much.
 func (h *Handler) guardBody(w http.ResponseWriter, r *http.Request) (*clientBody, bool) {
@@ -103,7 +84,7 @@ func (h *Handler) guardBody(w http.ResponseWriter, r *http.Request) (*clientBody
 		// Refused before a byte of it is read; the connection closes
 		// rather than read the rest.
 		w.Header().Set("Connection", "close")
-		_, msg := h.clientBodyStatus(errBodyTooLarge)
+		_, msg := h.cfg.BodyFault(forward.ErrBodyTooLarge)
 		http.Error(w, msg, http.StatusRequestEntityTooLarge)
 		return nil, false
 	}
@@ -116,29 +97,4 @@ func (h *Handler) guardBody(w http.ResponseWriter, r *http.Request) (*clientBody
 	}
 	r.Body = c
 	return c, true
-}
-
-// atLimitError is a try not made because its backend already had
-// LB_MAX_REQUESTS_PER_BACKEND requests in flight.
-type atLimitError struct {
-	addr  string
-	limit int
-}
-
-func (e *atLimitError) Error() string {
-	return fmt.Sprintf("backend %s at its concurrency limit (LB_MAX_REQUESTS_PER_BACKEND=%d)", e.addr, e.limit)
-}
-
-// pick chooses among backends, avoiding those at the concurrency limit: the
-// policy's choice when it has room, else the policy's choice among those
-// that do (so a full backend sheds load to its peers before anything is
-// refused). It returns the policy's first choice as well, to name it when
-// every backend is full (b nil, first not nil).
-func (h *Handler) pick(r *http.Request, backends []*balancer.Backend) (b, first *balancer.Backend) {
-	b = h.policy.Pick(r, backends)
-	limit := h.cfg.MaxRequestsPerBackend
-	if b == nil || limit <= 0 || b.InFlight() < int64(limit) {
-		return b, b
-	}
-	return h.policy.Pick(r, balancer.WithRoom(backends, limit)), b
 }

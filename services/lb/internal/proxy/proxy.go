@@ -1,16 +1,12 @@
-// Package proxy is the load balancer's request path: pick a backend with a
-// balancer.Policy among those health allows, forward with one
-// httputil.ReverseProxy, retry idempotent requests on another backend, and
-// explain failures with the right status (502 failed, 503 none, 504 too
-// slow).
+// Package proxy is the lb's net/http engine (LB_ENGINE=std): it forwards
+// with one httputil.ReverseProxy over http.Transport, under the rules of
+// internal/forward (pick, retry, limits, the lb's own answers).
 package proxy
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"sync"
@@ -18,71 +14,27 @@ import (
 	"time"
 
 	"scalelab/services/lb/internal/balancer"
+	"scalelab/services/lb/internal/forward"
 	"scalelab/services/platform"
 )
 
-// BackendHeader names, on every answer, the backend that served it.
-// Backends' own headers (such as X-Served-By) pass through untouched.
-const BackendHeader = "X-Backend"
-
-// Pool is where backends come from, and where the outcome of every try is
-// reported (health.Tracker is one).
-type Pool interface {
-	// Available returns the backends to pick from; the caller must not
-	// modify it.
-	Available() []*balancer.Backend
-	// Observe reports a try: failed means no answer, or a 5xx.
-	Observe(b *balancer.Backend, failed bool)
-}
-
-// Config is how the proxy retries and times out.
-type Config struct {
-	// Retries is how many times an idempotent request may be tried again,
-	// each time on a backend it has not tried yet (LB_RETRIES).
-	Retries int
-	// TryTimeout bounds the wait for one backend's response headers,
-	// connecting included (LB_TRY_TIMEOUT). The body is not bounded: a
-	// long download or an event stream is not a slow backend.
-	TryTimeout time.Duration
-	// RequestTimeout bounds the wait for response headers over all tries
-	// (LB_REQUEST_TIMEOUT).
-	RequestTimeout time.Duration
-	// Budget caps retries; nil means no cap.
-	Budget *Budget
-	// Trusted lists the proxies whose X-Forwarded-* headers are believed.
-	Trusted Trusted
-	// MaxBodyBytes bounds a request body (LB_MAX_BODY_BYTES): a declared
-	// length beyond it is refused at once with 413, a chunked body when it
-	// gets there; 0: no bound.
-	MaxBodyBytes int64
-	// BodyTimeout bounds the time the client takes to send the whole
-	// request body (LB_CLIENT_BODY_TIMEOUT): beyond it, 408; 0: no bound.
-	BodyTimeout time.Duration
-	// MaxRequestsPerBackend caps requests in flight per backend
-	// (LB_MAX_REQUESTS_PER_BACKEND): a request goes to another backend
-	// with room, or, with none, gets a fast 503; 0: no cap.
-	MaxRequestsPerBackend int
-}
-
 // Handler forwards each request to a backend.
 type Handler struct {
-	pool      Pool
-	policy    balancer.Policy
+	pool      forward.Pool
+	picker    *forward.Picker
 	transport http.RoundTripper
-	metrics   *Metrics
+	metrics   *forward.Metrics
 	logger    *slog.Logger
-	cfg       Config
+	cfg       forward.Config
 	rp        *httputil.ReverseProxy
 	// The errors of a try cut short by either timeout, made once.
-	tryLimit, requestLimit *timeoutError
+	tryLimit, requestLimit *forward.TimeoutError
 }
 
 // New builds the handler; transport is shared by every backend.
-func New(pool Pool, policy balancer.Policy, transport http.RoundTripper, metrics *Metrics, logger *slog.Logger, cfg Config) *Handler {
-	h := &Handler{pool: pool, policy: policy, transport: transport, metrics: metrics, logger: logger, cfg: cfg,
-		tryLimit:     &timeoutError{"LB_TRY_TIMEOUT", cfg.TryTimeout},
-		requestLimit: &timeoutError{"LB_REQUEST_TIMEOUT", cfg.RequestTimeout},
-	}
+func New(pool forward.Pool, policy balancer.Policy, transport http.RoundTripper, metrics *forward.Metrics, logger *slog.Logger, cfg forward.Config) *Handler {
+	h := &Handler{pool: pool, picker: forward.NewPicker(policy, &cfg, metrics), transport: transport, metrics: metrics, logger: logger, cfg: cfg}
+	h.tryLimit, h.requestLimit = cfg.Timeouts()
 	// One ReverseProxy for every request and backend: it is safe for
 	// concurrent use, and the per-request target travels in the context.
 	// Its transport is the handler itself, which is where retries happen:
@@ -127,18 +79,17 @@ func attemptFrom(ctx context.Context) *attempt {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if len(h.cfg.Trusted) > 0 {
-		client := h.cfg.Trusted.clientAddr(peerIP(r.RemoteAddr), r.Header.Values("X-Forwarded-For"))
+		client := h.cfg.Trusted.ClientAddr(peerIP(r.RemoteAddr), r.Header.Values("X-Forwarded-For"))
 		r = r.WithContext(balancer.WithClientAddr(r.Context(), client))
 	}
-	b, first := h.pick(r, h.pool.Available())
+	b, first := h.picker.Pick(r, h.pool.Available())
 	if b == nil {
 		if first != nil {
-			h.metrics.limited.Inc()
-			http.Error(w, "503 Service Unavailable: "+(&atLimitError{first.Addr, h.cfg.MaxRequestsPerBackend}).Error()+
-				", and so is every other backend", http.StatusServiceUnavailable)
+			h.metrics.ObserveLimited()
+			http.Error(w, forward.AllFull(first.Addr, h.cfg.MaxRequestsPerBackend), http.StatusServiceUnavailable)
 			return
 		}
-		http.Error(w, "503 Service Unavailable: no backend available; none has resolved to an address yet, or every one is drained", http.StatusServiceUnavailable)
+		http.Error(w, forward.NoBackend, http.StatusServiceUnavailable)
 		return
 	}
 	body, ok := h.guardBody(w, r)
@@ -152,7 +103,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Deferred, because ReverseProxy panics with http.ErrAbortHandler when
 	// the backend dies in the middle of a body; the books must still balance.
 	defer func() {
-		h.metrics.overhead.Observe((time.Since(start) - time.Duration(a.inBackend.Load())).Seconds())
+		h.metrics.ObserveOverhead(time.Since(start) - time.Duration(a.inBackend.Load()))
 	}()
 	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), attemptKey{}, a)))
 }
@@ -165,7 +116,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	// which is what a backend behind a plain address expects; the client's
 	// Host is still available to it as X-Forwarded-Host.
 	pr.SetURL(a.backend.URL)
-	h.cfg.Trusted.setForwarded(pr)
+	setForwarded(h.cfg.Trusted, pr)
 	// The platform middleware gave the inbound request an id; the outbound
 	// headers are a copy, but set it explicitly so the contract with
 	// backends does not hang on that detail.
@@ -177,7 +128,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 func modifyResponse(resp *http.Response) error {
 	a := attemptFrom(resp.Request.Context())
 	a.status = resp.StatusCode
-	resp.Header.Set(BackendHeader, a.backend.Addr)
+	resp.Header.Set(forward.BackendHeader, a.backend.Addr)
 	addVia(resp.Header, resp.ProtoMajor, resp.ProtoMinor)
 	return nil
 }
@@ -193,7 +144,7 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 		// connection, whose framing may be lost in an unread body. First,
 		// because a failed read from the client also cancels its context.
 		var msg string
-		a.status, msg = h.clientBodyStatus(cerr)
+		a.status, msg = h.cfg.BodyFault(cerr)
 		w.Header().Set("Connection", "close")
 		http.Error(w, msg, a.status)
 		return
@@ -204,40 +155,20 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 		h.logger.Debug("client went away", "backend", addr, "request_id", platform.RequestID(r.Context()))
 		return
 	}
-	var full *atLimitError
+	var full *forward.AtLimitError
 	if errors.As(err, &full) {
 		a.status = http.StatusServiceUnavailable
-		h.metrics.limited.Inc()
-		w.Header().Set(BackendHeader, addr)
-		http.Error(w, "503 Service Unavailable: "+full.Error(), a.status)
+		h.metrics.ObserveLimited()
+		w.Header().Set(forward.BackendHeader, addr)
+		http.Error(w, forward.Full(full), a.status)
 		return
 	}
-	tries := ""
-	if a.tries > 1 {
-		tries = fmt.Sprintf(" (the last of %d tries on different backends)", a.tries)
-	}
-	var msg string
-	if isTimeout(err) {
-		a.status = http.StatusGatewayTimeout
-		msg = fmt.Sprintf("504 Gateway Timeout: backend %s too slow%s: %v", addr, tries, err)
-	} else {
-		a.status = http.StatusBadGateway
-		msg = fmt.Sprintf("502 Bad Gateway: backend %s failed%s: %v", addr, tries, err)
-	}
+	a.status = forward.FailureStatus(err)
+	msg := forward.Failed(a.status, addr, a.tries, err)
 	h.logger.Warn("backend error", "backend", addr, "status", a.status, "tries", a.tries, "error", err.Error(),
 		"request_id", platform.RequestID(r.Context()))
-	w.Header().Set(BackendHeader, addr)
+	w.Header().Set(forward.BackendHeader, addr)
 	http.Error(w, msg, a.status)
-}
-
-// isTimeout covers the lb's own try and request timeouts, and a dial that
-// timed out; all mean the backend did not answer in time.
-func isTimeout(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // bufferPool recycles the 32 KiB buffers ReverseProxy copies bodies

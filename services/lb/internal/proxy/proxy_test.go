@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"scalelab/services/lb/internal/balancer"
+	"scalelab/services/lb/internal/forward"
 )
 
 // roundTripFunc lets a test decide what the "backend" does.
@@ -48,13 +49,13 @@ func (p *staticPool) Observe(b *balancer.Backend, failed bool) {
 }
 
 // testConfig retries twice within generous timeouts, with no budget.
-func testConfig() Config {
-	return Config{Retries: 2, TryTimeout: 10 * time.Second, RequestTimeout: 30 * time.Second}
+func testConfig() forward.Config {
+	return forward.Config{Retries: 2, TryTimeout: 10 * time.Second, RequestTimeout: 30 * time.Second}
 }
 
 func newHandler(backends []*balancer.Backend, rt http.RoundTripper) *Handler {
 	return New(&staticPool{backends: backends}, balancer.NewRoundRobin(), rt,
-		NewMetrics(prometheus.NewRegistry()), quiet, testConfig())
+		forward.NewMetrics(prometheus.NewRegistry()), quiet, testConfig())
 }
 
 func TestNoBackendIs503(t *testing.T) {
@@ -101,8 +102,8 @@ func TestErrorClassification(t *testing.T) {
 			if rec.Code != tt.wantCode || !strings.HasPrefix(rec.Body.String(), tt.wantBody) {
 				t.Fatalf("got %d %q, want %d %q", rec.Code, rec.Body, tt.wantCode, tt.wantBody)
 			}
-			if got := rec.Header().Get(BackendHeader); got != b.Addr {
-				t.Errorf("%s = %q, want %q", BackendHeader, got, b.Addr)
+			if got := rec.Header().Get(forward.BackendHeader); got != b.Addr {
+				t.Errorf("%s = %q, want %q", forward.BackendHeader, got, b.Addr)
 			}
 		})
 	}

@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,23 +11,12 @@ import (
 	"time"
 
 	"scalelab/services/lb/internal/balancer"
+	"scalelab/services/lb/internal/forward"
 )
 
 // roundTripper is the ReverseProxy's transport: it runs the tries of one
 // request, and returns the first answer worth giving the client.
 type roundTripper struct{ h *Handler }
-
-// timeoutError is a try or request timeout of the lb's own.
-type timeoutError struct {
-	what string // the variable that set it
-	d    time.Duration
-}
-
-func (e *timeoutError) Error() string {
-	return fmt.Sprintf("no response headers within %s (%s)", e.what, e.d)
-}
-func (e *timeoutError) Timeout() bool   { return true }
-func (e *timeoutError) Temporary() bool { return true }
 
 // RoundTrip tries a.backend, then, for a request that may be retried,
 // other backends, after a connection failure, a timeout, or a 502 or 503.
@@ -36,7 +24,7 @@ func (rt roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 	h := rt.h
 	a := attemptFrom(out.Context())
 	deadline := a.start.Add(h.cfg.RequestTimeout)
-	retry := h.cfg.Retries > 0 && idempotent(out)
+	retry := h.cfg.Retries > 0 && forward.Idempotent(out.Method, out.Header.Get("Idempotency-Key") != "")
 	var body *replayBody
 	if retry && out.Body != nil && out.Body != http.NoBody {
 		body = &replayBody{rc: out.Body}
@@ -53,7 +41,7 @@ func (rt roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 			// neither the backend's fault nor worth another try.
 			return resp, err
 		}
-		var full *atLimitError
+		var full *forward.AtLimitError
 		atLimit := errors.As(err, &full) // not tried: says nothing of its health
 		failed := !clientGone && (err != nil || resp.StatusCode >= 500)
 		if !clientGone && !atLimit {
@@ -62,7 +50,7 @@ func (rt roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 		if !failed || !retry || a.tries > h.cfg.Retries || !time.Now().Before(deadline) {
 			return resp, err
 		}
-		if resp != nil && resp.StatusCode != http.StatusBadGateway && resp.StatusCode != http.StatusServiceUnavailable {
+		if resp != nil && !forward.RetryStatus(resp.StatusCode) {
 			return resp, err // a 500 or 504 is the backend's answer to this request, not a sign to go elsewhere
 		}
 		if body != nil && (err == nil || !(isDial(err) || atLimit) || body.touched()) {
@@ -71,16 +59,12 @@ func (rt roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 		tried = append(tried, b)
-		next, _ := h.pick(out, balancer.Without(h.pool.Available(), tried))
+		next := h.picker.Retry(out, h.pool.Available(), tried)
 		if next == nil {
 			return resp, err
 		}
-		if h.cfg.Budget != nil && !h.cfg.Budget.Retry() {
-			h.metrics.exhausted.Inc()
-			return resp, err
-		}
 		if !atLimit {
-			h.metrics.of(b).retries.Inc()
+			h.metrics.ObserveRetry(b)
 		}
 		if resp != nil {
 			// Read a little, so the connection can be reused; a big error
@@ -91,19 +75,6 @@ func (rt roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 		h.logger.Debug("retrying on another backend", "failed", b.Addr, "next", next.Addr, "tries", a.tries)
 		a.backend = next
 	}
-}
-
-// idempotent says whether a request may be sent twice: the methods
-// RFC 9110 calls safe for a proxy to retry, or a request whose client
-// made it idempotent with an Idempotency-Key. PUT and DELETE are
-// idempotent in the RFC too, but the api's are not safe to replay blindly
-// (a DELETE then a re-created user), so they are left to the client.
-func idempotent(r *http.Request) bool {
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
-		return true
-	}
-	return r.Header.Get("Idempotency-Key") != ""
 }
 
 // isDial reports whether err happened while connecting: no byte of the
@@ -131,12 +102,12 @@ func (h *Handler) try(out *http.Request, b *balancer.Backend, a *attempt, deadli
 		u.Scheme, u.Host = b.URL.Scheme, b.URL.Host
 		req.URL = &u
 	}
-	m := h.metrics.of(b)
+	m := h.metrics.Of(b)
 	if !b.TryAcquire(h.cfg.MaxRequestsPerBackend) {
 		// Full since it was picked (concurrent requests took the room).
 		cancel(nil)
 		timer.Stop()
-		return nil, false, &atLimitError{b.Addr, h.cfg.MaxRequestsPerBackend}
+		return nil, false, &forward.AtLimitError{Addr: b.Addr, Limit: h.cfg.MaxRequestsPerBackend}
 	}
 	start := time.Now()
 	resp, err = h.transport.RoundTrip(req)
@@ -159,17 +130,17 @@ func (h *Handler) try(out *http.Request, b *balancer.Backend, a *attempt, deadli
 		cerr := a.body.failure()
 		switch {
 		case cerr != nil: // the client's body failed, not the backend
-			status, _ = h.clientBodyStatus(cerr)
-		case timedOut || isTimeout(err):
+			status, _ = h.cfg.BodyFault(cerr)
+		case timedOut || forward.IsTimeout(err):
 			status = http.StatusGatewayTimeout
 		case out.Context().Err() != nil:
 			status = 499
 		}
-		m.requests[classIndex(status)].Inc()
-		m.duration.Observe(elapsed.Seconds())
+		m.ObserveStatus(status)
+		m.ObserveDuration(elapsed)
 		return nil, timedOut, err
 	}
-	m.requests[classIndex(resp.StatusCode)].Inc()
+	m.ObserveStatus(resp.StatusCode)
 	tb := &tryBody{rc: resp.Body, b: b, m: m, a: a, start: start, cancel: cancel}
 	if rw, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
 		// An upgraded connection (WebSocket): ReverseProxy needs to write
@@ -186,7 +157,7 @@ func (h *Handler) try(out *http.Request, b *balancer.Backend, a *attempt, deadli
 type tryBody struct {
 	rc     io.ReadCloser
 	b      *balancer.Backend
-	m      *backendMetrics
+	m      *forward.BackendMetrics
 	a      *attempt
 	start  time.Time
 	cancel context.CancelCauseFunc
@@ -200,7 +171,7 @@ func (t *tryBody) Close() error {
 	t.once.Do(func() {
 		elapsed := time.Since(t.start)
 		t.a.inBackend.Add(int64(elapsed))
-		t.m.duration.Observe(elapsed.Seconds())
+		t.m.ObserveDuration(elapsed)
 		t.b.Release()
 		t.cancel(nil)
 	})

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"scalelab/services/lb/internal/balancer"
+	"scalelab/services/lb/internal/forward"
 )
 
 var refused = &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
@@ -71,12 +71,12 @@ type setup struct {
 	pool    *staticPool
 	fake    *fakeBackends
 	reg     *prometheus.Registry
-	metrics *Metrics
+	metrics *forward.Metrics
 	h       *Handler
 }
 
 // newSetup builds a handler over backends a, b, c... answering as given.
-func newSetup(t *testing.T, cfg Config, do ...func(*http.Request) (*http.Response, error)) *setup {
+func newSetup(t *testing.T, cfg forward.Config, do ...func(*http.Request) (*http.Response, error)) *setup {
 	t.Helper()
 	s := &setup{fake: &fakeBackends{do: map[string]func(*http.Request) (*http.Response, error){}}, reg: prometheus.NewRegistry()}
 	for i, d := range do {
@@ -85,7 +85,7 @@ func newSetup(t *testing.T, cfg Config, do ...func(*http.Request) (*http.Respons
 		s.fake.do[b.Addr] = d
 	}
 	s.pool = &staticPool{backends: s.bs}
-	s.metrics = NewMetrics(s.reg)
+	s.metrics = forward.NewMetrics(s.reg)
 	s.metrics.Track(s.bs, s.bs, nil)
 	s.h = New(s.pool, balancer.NewRoundRobin(), s.fake, s.metrics, quiet, cfg)
 	return s
@@ -162,8 +162,8 @@ func TestRetries(t *testing.T) {
 				t.Errorf("tried %q, want %q", got, tt.wantTried)
 			}
 			last := tt.wantTried[strings.LastIndex(tt.wantTried, " ")+1:]
-			if got := rec.Header().Get(BackendHeader); got != last {
-				t.Errorf("%s = %q, want the last backend tried, %q", BackendHeader, got, last)
+			if got := rec.Header().Get(forward.BackendHeader); got != last {
+				t.Errorf("%s = %q, want the last backend tried, %q", forward.BackendHeader, got, last)
 			}
 		})
 	}
@@ -192,83 +192,26 @@ func TestRetryReportsEveryTry(t *testing.T) {
 	if got := strings.Join(s.pool.observed, ","); got != "a:80 failed,b:80 ok" {
 		t.Errorf("observed %q", got)
 	}
-	if n := testutil.ToFloat64(s.metrics.of(s.bs[0]).retries); n != 1 {
+	if n := float64(s.metrics.Counts(s.bs[0]).Retries); n != 1 {
 		t.Errorf("retries_total{backend=a:80} = %v, want 1", n)
 	}
-	if n := testutil.ToFloat64(s.metrics.of(s.bs[0]).requests[classIndex(502)]); n != 1 {
+	if n := float64(s.metrics.Counts(s.bs[0]).Requests["5xx"]); n != 1 {
 		t.Errorf("requests_total{backend=a:80,code=5xx} = %v, want 1", n)
 	}
-	if n := testutil.ToFloat64(s.metrics.of(s.bs[1]).requests[classIndex(200)]); n != 1 {
+	if n := float64(s.metrics.Counts(s.bs[1]).Requests["2xx"]); n != 1 {
 		t.Errorf("requests_total{backend=b:80,code=2xx} = %v, want 1", n)
 	}
 }
 
 func TestRetryBudgetExhausted(t *testing.T) {
 	cfg := testConfig()
-	cfg.Budget = NewBudget(0, 0) // no retries at all
+	cfg.Budget = forward.NewBudget(0, 0) // no retries at all
 	s := newSetup(t, cfg, failWith(refused), answer(200, "ok"))
 	if rec := s.serve(get()); rec.Code != 502 {
 		t.Fatalf("got %d, want the 502 of the only try the budget allows", rec.Code)
 	}
-	if n := testutil.ToFloat64(s.metrics.exhausted); n != 1 {
+	if n := counterValue(t, s.reg, "scalelab_lb_retry_budget_exhausted_total"); n != 1 {
 		t.Errorf("retry_budget_exhausted_total = %v, want 1", n)
-	}
-}
-
-func TestBudget(t *testing.T) {
-	b := NewBudget(20, 1)
-	now := time.Unix(1000, 0)
-	b.now = func() time.Time { return now }
-	for range 100 {
-		b.Request()
-	}
-	allowed := 0
-	for b.Retry() {
-		allowed++
-	}
-	// 20% of 100, plus 1 per second over the 10 s window.
-	if allowed != 30 {
-		t.Fatalf("%d retries allowed, want 30", allowed)
-	}
-	now = now.Add(5 * time.Second)
-	if b.Retry() {
-		t.Fatal("retry allowed with the window's budget spent")
-	}
-	// The first second's requests and retries leave the window together.
-	now = now.Add(6 * time.Second)
-	for range 10 {
-		b.Request()
-	}
-	allowed = 0
-	for b.Retry() {
-		allowed++
-	}
-	if allowed != 12 {
-		t.Fatalf("after the window moved: %d retries allowed, want 12 (20%% of 10, plus 10)", allowed)
-	}
-}
-
-func TestBudgetConcurrent(t *testing.T) {
-	b := NewBudget(20, 0)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	retries := 0
-	for range 8 {
-		wg.Go(func() {
-			for range 1000 {
-				b.Request()
-				if b.Retry() {
-					mu.Lock()
-					retries++
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	wg.Wait()
-	// 20% of 8000; loose bounds for the window's second ticking over.
-	if retries < 1000 || retries > 1700 {
-		t.Errorf("%d retries for 8000 requests, want about 1600", retries)
 	}
 }
 
@@ -318,7 +261,7 @@ func TestClientGoneIsNotRetriedNorBlamed(t *testing.T) {
 	if s.fake.order() != "a:80" || len(s.pool.observed) != 0 {
 		t.Fatalf("tried %q, observed %q; want one try, nothing reported", s.fake.order(), s.pool.observed)
 	}
-	if n := testutil.ToFloat64(s.metrics.of(s.bs[0]).requests[classIndex(499)]); n != 1 {
+	if n := float64(s.metrics.Counts(s.bs[0]).Requests["499"]); n != 1 {
 		t.Errorf("requests_total{code=499} = %v, want 1", n)
 	}
 }
@@ -365,4 +308,20 @@ func TestMetricsForgetRemovedBackend(t *testing.T) {
 	if series == 0 {
 		t.Error("no series left for the backend still there")
 	}
+}
+
+// counterValue reads an unlabelled counter from reg.
+func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no counter %s", name)
+	return 0
 }

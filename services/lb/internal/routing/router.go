@@ -18,6 +18,7 @@ import (
 
 	"scalelab/services/lb/internal/balancer"
 	"scalelab/services/lb/internal/discovery"
+	"scalelab/services/lb/internal/forward"
 	"scalelab/services/lb/internal/health"
 	"scalelab/services/lb/internal/proxy"
 )
@@ -27,10 +28,10 @@ import (
 // lb-wide health, retry and timeout settings.
 type Deps struct {
 	Transport     http.RoundTripper
-	ProxyMetrics  *proxy.Metrics
+	ProxyMetrics  *forward.Metrics
 	HealthMetrics *health.Metrics
 	Health        health.Config
-	Proxy         proxy.Config
+	Proxy         forward.Config
 	Lookup        discovery.LookupFunc
 	DNSRefresh    time.Duration
 	Logger        *slog.Logger
@@ -87,20 +88,7 @@ func startPool(ctx context.Context, d Deps, name string, pl plan) *Pool {
 	if every <= 0 {
 		every = 2 * time.Second
 	}
-	// Not Set.Run, which returns at once for a set without dns:// targets:
-	// a reload may give this set some.
-	p.done.Go(func() {
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-tick.C:
-				p.set.Refresh(runCtx)
-			}
-		}
-	})
+	p.done.Go(func() { p.set.Run(runCtx, every) })
 	p.done.Go(func() { p.Tracker.Run(runCtx) })
 	p.Handler = proxy.New(p.Tracker, pl.policy, d.Transport, d.ProxyMetrics, logger, d.Proxy)
 	return p
@@ -360,4 +348,4 @@ func (r *Router) Available() []*balancer.Backend { return r.Default().Tracker.Av
 func (r *Router) Observe(b *balancer.Backend, failed bool) { r.Default().Tracker.Observe(b, failed) }
 
 // Metrics returns the request metrics every pool shares.
-func (r *Router) Metrics() *proxy.Metrics { return r.deps.ProxyMetrics }
+func (r *Router) Metrics() *forward.Metrics { return r.deps.ProxyMetrics }
