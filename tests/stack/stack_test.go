@@ -9,10 +9,7 @@ import (
 	"hash/crc32"
 	"io"
 	"net/http"
-	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -176,33 +173,8 @@ func TestStack(t *testing.T) {
 		t.Fatal(last)
 	})
 
-	t.Run("every dashboard panel's query returns data", func(t *testing.T) {
-		// Some traffic for every panel to show, then two scrapes' time.
-		for i := 0; i < 20; i++ {
-			get(t, url_("LB_PORT", fmt.Sprintf("/users/%d", 1+i%5)))
-			get(t, url_("EDGE_NEWYORK_PORT", "/index.html"))
-		}
-		exprs := dashboardQueries(t, filepath.Join(s.root, "deploy/grafana/dashboards/overview.json"))
-		if len(exprs) < 10 {
-			t.Fatalf("only %d queries in the dashboard", len(exprs))
-		}
-		var empty []string
-		deadline := time.Now().Add(90 * time.Second)
-		for {
-			empty = empty[:0]
-			for _, e := range exprs {
-				if n := query(t, e); n == 0 {
-					empty = append(empty, e)
-				}
-			}
-			if len(empty) == 0 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(3 * time.Second)
-		}
-		if len(empty) > 0 {
-			t.Fatalf("%d of %d panel queries return no data:\n%s", len(empty), len(exprs), strings.Join(empty, "\n"))
-		}
+	t.Run("dashboards: every panel has data, in Prometheus and in the offline view", func(t *testing.T) {
+		testDashboards(t, s)
 	})
 
 	t.Run("a stopped replica stops getting traffic", func(t *testing.T) {
@@ -260,51 +232,4 @@ func targets(t *testing.T) (up, total int, down []string) {
 		}
 	}
 	return up, total, down
-}
-
-// query runs an instant PromQL query and returns the number of series; an
-// invalid query fails the test.
-func query(t *testing.T, expr string) int {
-	t.Helper()
-	a := get(t, url_("PROMETHEUS_PORT", "/api/v1/query?query="+url.QueryEscape(expr)))
-	var r struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			Result []json.RawMessage `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal([]byte(a.body), &r); err != nil || r.Status != "success" {
-		t.Fatalf("query %q: %s %s", expr, r.Error, a.body)
-	}
-	return len(r.Data.Result)
-}
-
-// dashboardQueries returns every PromQL expression of a Grafana dashboard.
-func dashboardQueries(t *testing.T, path string) []string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d struct {
-		Panels []struct {
-			Title   string `json:"title"`
-			Targets []struct {
-				Expr string `json:"expr"`
-			} `json:"targets"`
-		} `json:"panels"`
-	}
-	if err := json.Unmarshal(b, &d); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	var exprs []string
-	for _, p := range d.Panels {
-		for _, tg := range p.Targets {
-			if tg.Expr != "" {
-				exprs = append(exprs, tg.Expr)
-			}
-		}
-	}
-	return exprs
 }

@@ -31,14 +31,15 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "compose down: %v\n%s", err, out)
 			code = 1
 		}
-		os.RemoveAll(s.root)
+		os.RemoveAll(s.dir)
 	}
 	os.Exit(code)
 }
 
 type stack struct {
 	t       *testing.T
-	root    string   // the copy of the repository the stack runs from
+	root    string   // the repository (artifacts go there)
+	dir     string   // the copy of it the stack runs from
 	compose []string // docker compose, or docker-compose 1.29
 	env     []string // the test's environment with the project and ports
 }
@@ -86,11 +87,11 @@ func bringUp(t *testing.T) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp := exec.Command("sh", "-c", `tar -C "$1" --exclude=./.git --exclude=./vendor --exclude=./.env --exclude=./.test-results -cf - . | tar -C "$2" -xf -`, "copy", repo, root)
+	cp := exec.Command("sh", "-c", `tar -C "$1" --exclude=./.git --exclude=./vendor --exclude=./.env --exclude=./.test-results --exclude=./artifacts --exclude=./dashboards-png -cf - . | tar -C "$2" -xf -`, "copy", repo, root)
 	if out, err := cp.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("copy the repository: %v\n%s", err, out)
 	}
-	s := &stack{t: t, root: root, compose: composeCommand(t), env: stackEnv()}
+	s := &stack{t: t, root: repo, dir: root, compose: composeCommand(t), env: stackEnv()}
 	s.run("down", "--volumes", "--remove-orphans") // leftovers of an interrupted run
 	if err := s.makeUp(); err != nil {
 		// On a loaded machine PostgreSQL's first start (initdb) can outlast
@@ -125,7 +126,7 @@ func stackEnv() []string {
 // images were built before the tests (make test depends on make images).
 func (s *stack) makeUp(extra ...string) error {
 	cmd := exec.Command("make", "--no-print-directory", "-o", "images", "up")
-	cmd.Dir = s.root
+	cmd.Dir = s.dir
 	cmd.Env = append(append([]string{}, s.env...), extra...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("make up: %v\n%s", err, out)
@@ -151,7 +152,7 @@ func composeCommand(t *testing.T) []string {
 
 func (s *stack) run(args ...string) (string, error) {
 	cmd := exec.Command(s.compose[0], append(s.compose[1:], args...)...)
-	cmd.Dir = s.root
+	cmd.Dir = s.dir
 	cmd.Env = s.env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"scalelab/loadtest/internal/loadgen"
 )
 
 func TestParseFlagsBad(t *testing.T) {
@@ -15,10 +18,10 @@ func TestParseFlagsBad(t *testing.T) {
 		args []string
 		want string // substring of the error
 	}{
-		{nil, "-url is required"},
+		{nil, "-url or -scenario is required"},
 		{[]string{"-url", "localhost:8000"}, "absolute http"},
 		{[]string{"-url", "ftp://x/"}, "absolute http"},
-		{[]string{"-url", u, "-n", "0"}, "-n must be between"},
+		{[]string{"-url", u, "-n", "-1"}, "-n must be between"},
 		{[]string{"-url", u, "-n", "10000001"}, "-n must be between"},
 		{[]string{"-url", u, "-n", "lots"}, "invalid value"},
 		{[]string{"-url", u, "-c", "0"}, "-c must be between"},
@@ -29,7 +32,7 @@ func TestParseFlagsBad(t *testing.T) {
 		{[]string{"-url", u, "-H", "no-colon"}, "-H"},
 		{[]string{"-url", u, "-H", ": empty"}, "-H"},
 		{[]string{"-url", u + "users/{id}"}, "-ids is not set"},
-		{[]string{"-url", u, "-ids", "1-10"}, "no -url contains {id}"},
+		{[]string{"-url", u, "-ids", "1-10"}, "no URL, body or scenario step contains {id}"},
 		{[]string{"-url", u + "{id}", "-ids", "10-1"}, "-ids"},
 		{[]string{"-url", u + "{id}", "-ids", "a-b"}, "-ids"},
 		{[]string{"-url", u + "{id}", "-ids", "-5"}, "-ids"},
@@ -38,6 +41,13 @@ func TestParseFlagsBad(t *testing.T) {
 		{[]string{"-url", u + "{id}", "-ids", "1-2000000", "-zipf", "1"}, "at most 1000000 ids"},
 		{[]string{"-url", u, "-bogus"}, "not defined: -bogus"},
 		{[]string{"-url", u, "extra"}, "unexpected argument"},
+		{[]string{"-url", u, "-rate", "-1"}, "-rate must be between"},
+		{[]string{"-url", u, "-duration", "2h"}, "-duration must be > 0 and <= 1h0m0s"},
+		{[]string{"-scenario", "nope", "-target", u}, `-scenario "nope": unknown; one of assets, hello, mixed, read, write`},
+		{[]string{"-scenario", "read"}, "-scenario read needs -target"},
+		{[]string{"-scenario", "read", "-target", "localhost:8000"}, "-target \"localhost:8000\": want an absolute"},
+		{[]string{"-scenario", "read", "-target", u, "-url", u}, "-url and -scenario exclude each other"},
+		{[]string{"-target", u}, "-target needs -scenario"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -78,8 +88,27 @@ func TestParseFlagsGood(t *testing.T) {
 func TestHelp(t *testing.T) {
 	var out bytes.Buffer
 	_, _, err := parseFlags([]string{"-h"}, &out)
-	if !errors.Is(err, flag.ErrHelp) || !strings.HasPrefix(out.String(), "usage: loadgen -url") ||
+	if !errors.Is(err, flag.ErrHelp) || !strings.HasPrefix(out.String(), "usage: loadgen (-scenario NAME") ||
 		!strings.Contains(out.String(), "-zipf") {
 		t.Errorf("err %v, help:\n%s", err, out.String())
+	}
+}
+
+func TestParseFlagsScenario(t *testing.T) {
+	cfg, _, err := parseFlags([]string{"-scenario", "mixed", "-target", "http://a:8000,http://b:8000", "-rate", "200", "-zipf", "1.1"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case cfg.Scenario == nil || cfg.Scenario.Name != "mixed":
+		t.Errorf("scenario = %v", cfg.Scenario)
+	case !slices.Equal(cfg.Targets, []string{"http://a:8000", "http://b:8000"}):
+		t.Errorf("targets = %q", cfg.Targets)
+	case cfg.Rate != 200 || cfg.Zipf != 1.1:
+		t.Errorf("rate %d zipf %v", cfg.Rate, cfg.Zipf)
+	case cfg.IDs == nil || *cfg.IDs != (loadgen.IDRange{Lo: 1, Hi: 10000}):
+		t.Errorf("ids = %v, want the seed users 1-10000 by default", cfg.IDs)
+	case cfg.N != loadgen.MaxRequests || cfg.Duration != 10*time.Second:
+		t.Errorf("n %d duration %v: want -duration alone to bound the run, 10s", cfg.N, cfg.Duration)
 	}
 }

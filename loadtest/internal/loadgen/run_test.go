@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -133,13 +134,31 @@ func TestRunRotatesURLs(t *testing.T) {
 	}
 }
 
-func TestRunTransportErrors(t *testing.T) {
+func TestRunUnreachable(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	srv.Close() // nothing listens there any more: connection refused
 	cfg := DefaultConfig()
 	cfg.URLs = []string{srv.URL + "/users/{id}"}
 	cfg.IDs = &IDRange{1, 1000}
-	cfg.N = 20
+	_, err := Run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "cannot reach "+srv.URL) || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("err = %v, want one line saying the target cannot be reached", err)
+	}
+}
+
+func TestRunTransportErrors(t *testing.T) {
+	// The server accepts, then drops every connection without an answer.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer srv.Close()
+	cfg := DefaultConfig()
+	cfg.URLs = []string{srv.URL + "/users/{id}"}
+	cfg.IDs = &IDRange{1, 1000}
+	cfg.N, cfg.Concurrency = 20, 2
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -161,6 +180,8 @@ func TestRunStopsAtDuration(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.URLs = []string{srv.URL}
 	cfg.N, cfg.Concurrency, cfg.Duration = MaxRequests, 4, 200*time.Millisecond
+	var progress strings.Builder
+	cfg.Progress = &progress
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -175,6 +196,13 @@ func TestRunStopsAtDuration(t *testing.T) {
 	// In-flight requests finish rather than being cancelled: no fake errors.
 	if rep.Errors != 0 {
 		t.Errorf("errors %d: %v", rep.Errors, rep.ErrorCauses)
+	}
+	// Not a terminal: plain lines, the last one the end state.
+	lines := strings.Split(strings.TrimSpace(progress.String()), "\n")
+	last := lines[len(lines)-1]
+	if strings.Contains(progress.String(), "\r") || !strings.HasPrefix(last, "[####################] 100%") ||
+		!strings.Contains(last, " "+strconv.Itoa(rep.Requests)+" req ") {
+		t.Errorf("progress %q, want plain lines ending in a full bar with %d req", progress.String(), rep.Requests)
 	}
 }
 
@@ -197,5 +225,130 @@ func TestZipfCDF(t *testing.T) {
 	}
 	if !slices.IsSorted(cdf) {
 		t.Error("cdf not sorted")
+	}
+}
+
+func TestRunScenarioMix(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]int{}
+	var badBody []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		got[r.Method]++
+		id := strings.TrimPrefix(r.URL.Path, "/users/")
+		if r.Method == "PUT" && (r.Header.Get("Content-Type") != "application/json" ||
+			string(body) != `{"name":"user `+id+`","email":"user`+id+`@example.com"}`) {
+			badBody = append(badBody, string(body))
+		}
+		if r.Method == "PUT" {
+			w.WriteHeader(http.StatusCreated)
+		}
+	}))
+	defer srv.Close()
+	cfg := DefaultConfig()
+	cfg.Scenario, cfg.Targets = Scenarios["mixed"], []string{srv.URL}
+	cfg.N, cfg.Concurrency = 200, 8
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int{"GET": 180, "PUT": 20}; !maps.Equal(got, want) {
+		t.Errorf("server saw %v, want %v (9:1 exactly)", got, want)
+	}
+	if len(badBody) > 0 {
+		t.Errorf("PUT bodies not filled with the id: %q", badBody[:min(3, len(badBody))])
+	}
+	if rep.Steps["read"].Requests != 180 || rep.Steps["write"].Requests != 20 || rep.Steps["write"].Status["2xx"] != 20 {
+		t.Errorf("steps = %+v", rep.Steps)
+	}
+	if rep.IDs != "1-10000" {
+		t.Errorf("ids %q, want the scenario's default 1-10000", rep.IDs)
+	}
+}
+
+func TestStepSlotsSpread(t *testing.T) {
+	s := &Scenario{Steps: []Step{{Weight: 3}, {Weight: 1}}}
+	if got, want := s.stepSlots(), []int{0, 0, 1, 0}; !slices.Equal(got, want) && !slices.Equal(got, []int{0, 1, 0, 0}) {
+		t.Errorf("slots = %v, want the one write between reads, e.g. %v", got, want)
+	}
+}
+
+func TestRunHistogramAndSeries(t *testing.T) {
+	_, srv := newLabServer(t)
+	cfg := DefaultConfig()
+	cfg.URLs = []string{srv.URL + "/users/{id}"}
+	cfg.IDs = &IDRange{1, 10}
+	cfg.N, cfg.Concurrency = 500, 4
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inHist int64
+	for i, b := range rep.Histogram {
+		inHist += b.Count
+		if i > 0 && b.LE <= rep.Histogram[i-1].LE {
+			t.Errorf("buckets not ascending: %v", rep.Histogram)
+		}
+	}
+	if inHist != 500 {
+		t.Errorf("histogram holds %d responses, want 500", inHist)
+	}
+	seriesReq, seriesHits := 0, 0
+	for _, s := range rep.Series {
+		seriesReq += s.Requests
+		seriesHits += s.Headers["X-Cache"]["HIT"]
+	}
+	if len(rep.Series) == 0 || seriesReq != 500 || seriesHits != 375 {
+		t.Errorf("series: %d seconds, %d requests, %d hits; want 500 requests and 375 hits in all", len(rep.Series), seriesReq, seriesHits)
+	}
+}
+
+func TestRunOpenLoopKeepsSending(t *testing.T) {
+	// Every request is held until 10 are in flight at once. A closed loop of
+	// 2 workers could never get there; an open loop keeps its arrival rate
+	// while nothing returns, which is the point of it.
+	release := make(chan struct{})
+	var inFlight atomic.Int64
+	var once sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if inFlight.Add(1) >= 10 {
+			once.Do(func() { close(release) })
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	cfg := DefaultConfig()
+	cfg.URLs = []string{srv.URL}
+	cfg.Rate, cfg.Concurrency, cfg.N, cfg.Timeout = 200, 64, 20, 3*time.Second
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Mode != "open" || rep.Requests != 20 || rep.Status["2xx"] != 20 {
+		t.Errorf("mode %s requests %d status %v errors %v: want 20 answered once 10 were in flight", rep.Mode, rep.Requests, rep.Status, rep.ErrorCauses)
+	}
+}
+
+func TestRunSequential(t *testing.T) {
+	ls, srv := newLabServer(t)
+	cfg := DefaultConfig()
+	cfg.URLs = []string{srv.URL + "/users/{id}"}
+	cfg.IDs, cfg.Sequential, cfg.Concurrency = &IDRange{101, 150}, true, 4
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Requests != 50 || rep.Stopped != "completed" || len(ls.ids) != 50 {
+		t.Fatalf("requests %d stopped %q distinct ids %d, want each of 50 ids once", rep.Requests, rep.Stopped, len(ls.ids))
+	}
+	for id := int64(101); id <= 150; id++ {
+		if ls.ids[id] != 1 {
+			t.Errorf("id %d sent %d times", id, ls.ids[id])
+		}
 	}
 }

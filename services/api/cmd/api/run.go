@@ -36,6 +36,7 @@ type config struct {
 	seedUsers    int
 	cacheOpts    cacheaside.Options
 	router       shard.Router
+	routerName   string
 	nodeID       int
 	leaseTTL     time.Duration
 	breakerFails int
@@ -43,6 +44,9 @@ type config struct {
 	ordersDSN    string
 	sessionTTL   time.Duration
 	secureCookie bool
+	shardMapDSN  string
+	shardMapPoll time.Duration
+	pauseMax     time.Duration
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -63,12 +67,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ordersDSN:    env.String("ORDERS_DSN", ""),
 		sessionTTL:   env.Duration("SESSION_TTL", 24*time.Hour, time.Second, 30*24*time.Hour),
 		secureCookie: env.Bool("SESSION_SECURE_COOKIE", false),
+		shardMapDSN:  env.String("SHARD_MAP_DSN", ""),
+		shardMapPoll: env.Duration("SHARD_MAP_POLL", time.Second, 10*time.Millisecond, time.Minute),
+		pauseMax:     env.Duration("SHARD_PAUSE_MAX", 5*time.Second, 0, time.Minute),
 	}
 	// Snowflake node id: unique per replica, or two replicas could mint the
 	// same user id in the same millisecond. NODE_ID sets it; by default it is
 	// derived from the instance name (see idgen.NodeFromName on collisions).
 	c.nodeID = env.Int("NODE_ID", idgen.NodeFromName(c.instance), 0, idgen.MaxNode)
-	router, err := shard.New(env.String("SHARD_ROUTER", "modulo"), max(len(c.shardDSNs), 1))
+	c.routerName = env.String("SHARD_ROUTER", "modulo")
+	router, err := shard.New(c.routerName, max(len(c.shardDSNs), 1))
 	if err != nil {
 		env.Fail("SHARD_ROUTER", err)
 	}
@@ -119,7 +127,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("invalid configuration: NODE_ID: %v", err)
 	}
 	st, err := store.Open(cfg.shardDSNs, cfg.router,
-		store.Options{MaxConns: int32(cfg.dbMaxConns), QueryTimeout: cfg.dbTimeout}, svc.Registry)
+		store.Options{MaxConns: int32(cfg.dbMaxConns), QueryTimeout: cfg.dbTimeout, PauseMax: cfg.pauseMax}, svc.Registry)
 	if err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
@@ -145,12 +153,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// Shard health shows in the metrics and in each answer's status instead.
 	cached := cacheaside.New(ctx, st, c, br, cfg.cacheOpts, svc.Logger, svc.Registry)
 	h := users.NewHandler(cached, ids, svc.Logger)
+	follow, closeMap, err := followShardMap(ctx, svc, cfg, st, cached.TrustNow)
+	if err != nil {
+		return err
+	}
+	defer closeMap()
 	var prepared atomic.Bool
 	prepCtx, stopPrep := context.WithCancel(ctx)
 	prepDone := make(chan struct{})
 	go func() {
 		defer close(prepDone)
-		if prepare(prepCtx, svc, st, cfg.seedUsers) {
+		if prepare(prepCtx, svc, st, follow, cfg.seedUsers) {
 			// The outbox table exists now: trust the cache at once
 			// rather than at the next tick, so the first reads use it.
 			cached.TrustNow(prepCtx)
@@ -248,10 +261,15 @@ func methodNotAllowed(allow string) http.Handler {
 	})
 }
 
-// prepare applies the schema and seed users, retrying while shards are
-// still starting, until it succeeds (true) or the service stops (false).
-func prepare(ctx context.Context, svc *platform.Service, st *store.Store, seed int) bool {
-	retry(ctx, svc, "schema applied and users seeded", func(ctx context.Context) error {
+// prepare loads the shard map (when a catalog is configured: a replica
+// serves by the newest map, never by a stale one it started with), then
+// applies the schema and seed users, retrying while the servers are still
+// starting, until it succeeds (true) or the service stops (false).
+func prepare(ctx context.Context, svc *platform.Service, st *store.Store, follow func(context.Context) error, seed int) bool {
+	retry(ctx, svc, "shard map loaded, schema applied and users seeded", func(ctx context.Context) error {
+		if err := follow(ctx); err != nil {
+			return err
+		}
 		if err := st.Migrate(ctx); err != nil {
 			return err
 		}

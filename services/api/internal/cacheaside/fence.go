@@ -79,11 +79,12 @@ func (f *fence) run(ctx context.Context) {
 	}
 }
 
-// tick drains and renews every shard once.
+// tick drains and renews every shard of the current map once.
 func (f *fence) tick(ctx context.Context) {
-	for sh := range f.store.Shards() {
+	v := f.store.View()
+	for sh := range v.Shards() {
 		label := strconv.Itoa(sh)
-		if err := f.renew(ctx, sh); err != nil {
+		if err := f.renew(ctx, v, sh); err != nil {
 			f.trusted.WithLabelValues(label).Set(0)
 			f.logger.Debug("cache trust not renewed", "shard", sh, "err", err)
 			continue
@@ -94,12 +95,15 @@ func (f *fence) tick(ctx context.Context) {
 
 var errOutboxNotEmpty = errors.New("invalidations still queued")
 
-func (f *fence) renew(ctx context.Context, sh int) error {
+// renew drains shard sh's outbox and renews its trust under map v: the
+// trust key names the map version, so a renewal never vouches for a shard
+// under a map whose outbox it did not read (see store.View.TrustKey).
+func (f *fence) renew(ctx context.Context, v *store.View, sh int) error {
 	if !f.breaker.Allow() {
 		return errors.New("redis circuit breaker open")
 	}
 	seen := time.Now() // before the query: the trust must not outlive what it saw
-	pending, err := f.store.PendingInvalidations(ctx, sh, outboxBatch)
+	pending, err := f.store.PendingInvalidations(ctx, v, sh, outboxBatch)
 	if err != nil {
 		return err
 	}
@@ -117,7 +121,7 @@ func (f *fence) renew(ctx context.Context, sh int) error {
 	if len(pending) > 0 {
 		return errOutboxNotEmpty // renewed at the next tick, if it finds none
 	}
-	err = f.cache.Trust(ctx, cache.TrustKey(sh), seen.Add(f.ttl))
+	err = f.cache.Trust(ctx, v.TrustKey(sh), seen.Add(f.ttl))
 	f.observe(err)
 	return err
 }

@@ -1,12 +1,8 @@
 package cacheaside
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
-	"slices"
-
-	"golang.org/x/sync/errgroup"
 
 	"scalelab/services/api/internal/cache"
 	"scalelab/services/api/internal/store"
@@ -27,28 +23,15 @@ func (u *Users) ReadMany(ctx context.Context, ids []int64) (found map[int64][]by
 		misses = ids
 	}
 
-	// Group the misses by shard and ask each shard once, all in parallel.
-	byShard := map[int][]int64{}
-	for _, id := range misses {
-		sh := u.store.ShardOf(id)
-		byShard[sh] = append(byShard[sh], id)
-	}
-	perShard := make([][]store.User, u.store.Shards()) // one slot per shard: no lock
-	g, gctx := errgroup.WithContext(ctx)
-	for sh, shardIDs := range byShard {
-		g.Go(func() (err error) {
-			perShard[sh], err = u.store.GetMany(gctx, sh, shardIDs)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	// The store asks each shard once for its misses, all in parallel, under
+	// one version of the shard map.
+	users, err := u.store.GetMany(ctx, misses)
+	if err != nil {
 		return nil, 0, err
 	}
-	for _, users := range perShard {
-		for _, usr := range users {
-			b, _ := json.Marshal(usr)
-			found[usr.ID] = b
-		}
+	for _, usr := range users {
+		b, _ := json.Marshal(usr)
+		found[usr.ID] = b
 	}
 	return found, hits, nil
 }
@@ -58,9 +41,10 @@ func (u *Users) ReadMany(ctx context.Context, ids []int64) (found map[int64][]by
 func (u *Users) readManyCached(ctx context.Context, ids []int64, found map[int64][]byte) (misses []int64, hits int) {
 	keys := make([]string, len(ids))
 	trust := make([]string, len(ids))
+	v := u.store.View()
 	for i, id := range ids {
 		keys[i] = cache.Key("user", id)
-		trust[i] = u.trustKeys[u.store.ShardOf(id)]
+		trust[i] = v.TrustKey(v.ShardOf(id))
 	}
 	vals, err := u.cache.MGet(ctx, keys, trust)
 	u.observe(err)
@@ -90,18 +74,9 @@ func (u *Users) readManyCached(ctx context.Context, ids []int64, found map[int64
 // first of them all. It is the query sharding makes expensive: it needs
 // every shard, and fails when any one of them is down.
 func (u *Users) Page(ctx context.Context, after int64, limit int) ([]store.User, error) {
-	perShard := make([][]store.User, u.store.Shards())
-	g, gctx := errgroup.WithContext(ctx)
-	for sh := range perShard {
-		g.Go(func() (err error) {
-			perShard[sh], err = u.store.Page(gctx, sh, after, limit)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	merged, err := u.store.Page(ctx, after, limit)
+	if err != nil {
 		return nil, err
 	}
-	merged := slices.Concat(perShard...)
-	slices.SortFunc(merged, func(a, b store.User) int { return cmp.Compare(a.ID, b.ID) })
 	return merged[:min(limit+1, len(merged))], nil
 }

@@ -22,9 +22,10 @@ type Result struct {
 // Found says whether the user exists.
 func (r Result) Found() bool { return string(r.Body) != string(absent) }
 
-// lookup is one user's place, worked out once per read: its shard, its
-// cache key and the trust key of its shard.
+// lookup is one user's place, worked out once per read under one version
+// of the shard map: its shard, its cache key and the trust key of its shard.
 type lookup struct {
+	view  *store.View
 	id    int64
 	shard int
 	key   string
@@ -32,8 +33,9 @@ type lookup struct {
 }
 
 func (u *Users) lookup(id int64) lookup {
-	sh := u.store.ShardOf(id)
-	return lookup{id: id, shard: sh, key: cache.Key("user", id), trust: u.trustKeys[sh]}
+	v := u.store.View()
+	sh := v.ShardOf(id)
+	return lookup{view: v, id: id, shard: sh, key: cache.Key("user", id), trust: v.TrustKey(sh)}
 }
 
 // Read is cache-aside's read: the cache, then on a miss one load shared by
@@ -201,7 +203,7 @@ func (u *Users) sharedShardRead(ctx context.Context, l lookup) (Result, error) {
 // readShard reads the user from its shard, as its JSON or absent, with the
 // version under which that answer may be cached.
 func (u *Users) readShard(ctx context.Context, l lookup) (body []byte, version int64, err error) {
-	usr, version, err := u.store.GetFrom(ctx, l.shard, l.id)
+	usr, version, err := u.store.GetFrom(ctx, l.view, l.shard, l.id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return absent, version, nil

@@ -74,9 +74,7 @@ type Users struct {
 	logger  *slog.Logger
 	flight  flight.Group[Result]
 	fence   *fence
-	// trustKeys[i] is cache.TrustKey(i), made once rather than per read.
-	trustKeys []string
-	m         metrics
+	m       metrics
 }
 
 // New builds Users; its metrics are registered on reg. Until ctx ends it
@@ -84,9 +82,6 @@ type Users struct {
 // background (see fence).
 func New(ctx context.Context, st *store.Store, c *cache.Cache, b Breaker, opts Options, logger *slog.Logger, reg prometheus.Registerer) *Users {
 	u := &Users{store: st, cache: c, breaker: b, opts: opts, logger: logger, m: newMetrics(reg)}
-	for i := range st.Shards() {
-		u.trustKeys = append(u.trustKeys, cache.TrustKey(i))
-	}
 	if opts.Strategy != NoCache {
 		u.fence = newFence(st, c, b, opts.TrustTTL, logger, reg)
 		go u.fence.run(ctx)

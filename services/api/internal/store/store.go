@@ -7,13 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"scalelab/services/api/internal/shard"
+	"scalelab/services/api/shardmap"
 )
 
 //go:embed schema.sql
@@ -45,22 +47,35 @@ func (e *ShardError) Unwrap() error { return e.Err }
 type Options struct {
 	MaxConns     int32
 	QueryTimeout time.Duration // also set as the server's statement_timeout
+	// PauseMax bounds how long a request waits while a shard refuses it
+	// for a reshard's cut-over (default 5 s); then it fails with a 503.
+	PauseMax time.Duration
 }
 
-// Store routes each user to its shard's pool.
+// Store routes each user to its shard's pool, by the current View.
 type Store struct {
-	pools   []*pgxpool.Pool
-	router  shard.Router
+	view    atomic.Pointer[View]
+	opts    Options
+	mu      sync.Mutex // guards byDSN
+	byDSN   map[string]*pgxpool.Pool
+	refresh func(context.Context) (bool, error)
 	timeout time.Duration
 	queries *prometheus.CounterVec
 	latency *prometheus.HistogramVec
+	waits   *prometheus.CounterVec
+	waited  prometheus.Histogram
 }
 
-// Open creates one lazy pool per DSN, in shard order. Nothing is dialled
-// until first use, so a shard that is down at start only fails its own ids.
+// Open creates one lazy pool per DSN, in shard order, routed by router as
+// map version 0 (a fixed map, from configuration). Nothing is dialled until
+// first use, so a shard that is down at start only fails its own ids.
 func Open(dsns []string, router shard.Router, opts Options, reg prometheus.Registerer) (*Store, error) {
+	if opts.PauseMax <= 0 {
+		opts.PauseMax = 5 * time.Second
+	}
 	s := &Store{
-		router:  router,
+		opts:    opts,
+		byDSN:   map[string]*pgxpool.Pool{},
 		timeout: opts.QueryTimeout,
 		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scalelab_api_db_queries_total", Help: "Queries by shard, operation and outcome.",
@@ -69,24 +84,81 @@ func Open(dsns []string, router shard.Router, opts Options, reg prometheus.Regis
 			Name: "scalelab_api_db_query_duration_seconds", Help: "Query latency by shard and operation.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"shard", "op"}),
+		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scalelab_api_shard_waits_total",
+			Help: "Requests a shard refused for a while, by reason: paused (a reshard's cut-over pauses writes) or stale_map (this replica had to follow a new shard map).",
+		}, []string{"reason"}),
+		waited: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "scalelab_api_shard_wait_seconds",
+			Help:    "How long a refused request waited before its shard took it (the write pause a user saw).",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
 	}
-	for i, dsn := range dsns {
-		pool, err := NewPool(dsn, opts)
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("SHARD_DSNS: shard %d: %v", i, err)
-		}
-		s.pools = append(s.pools, pool)
+	v, err := s.newView(0, router, dsns)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("SHARD_DSNS: %v", err)
 	}
+	s.view.Store(v)
 	if reg != nil {
-		reg.MustRegister(s.queries, s.latency, newPoolCollector(s.pools))
+		reg.MustRegister(s.queries, s.latency, s.waits, s.waited, &poolCollector{store: s})
 	}
 	return s, nil
 }
 
+// SetMap routes by m from now on, unless the store already routes by m's
+// version or a later one. Pools of shards that stay are kept.
+func (s *Store) SetMap(m shardmap.Map) error {
+	r, err := shardmap.NewRouter(m.Router, len(m.DSNs))
+	if err != nil {
+		return err
+	}
+	v, err := s.newView(m.Version, r, m.DSNs)
+	if err != nil {
+		return err
+	}
+	for {
+		cur := s.view.Load()
+		if cur.Version >= m.Version && cur.Version != 0 {
+			return nil
+		}
+		if s.view.CompareAndSwap(cur, v) {
+			return nil
+		}
+	}
+}
+
+// SetRefresher gives the store the way to follow the map when a shard says
+// the store's map is stale: refresh reports whether it found a newer one.
+func (s *Store) SetRefresher(refresh func(context.Context) (bool, error)) { s.refresh = refresh }
+
+// newView builds the view of one map version, reusing open pools.
+func (s *Store) newView(version int64, router shard.Router, dsns []string) (*View, error) {
+	if router.Shards() != len(dsns) {
+		return nil, fmt.Errorf("router has %d shards, map lists %d", router.Shards(), len(dsns))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := &View{Version: version, router: router}
+	for i, dsn := range dsns {
+		pool, ok := s.byDSN[dsn]
+		if !ok {
+			var err error
+			if pool, err = NewPool(dsn, s.opts); err != nil {
+				return nil, fmt.Errorf("shard %d: %v", i, err)
+			}
+			s.byDSN[dsn] = pool
+		}
+		v.pools = append(v.pools, pool)
+		v.labels = append(v.labels, strconv.Itoa(i))
+		v.trust = append(v.trust, trustKey(version, i))
+	}
+	return v, nil
+}
+
 // NewPool opens a lazy, bounded pool to one PostgreSQL server: nothing is
-// dialled until first use, a dead server costs a connect at most 2 s (not
-// the kernel's minutes-long TCP timeout), and the server itself cancels any
+// dialled until first use, a dead server costs a connect at most 2 s or
+// QueryTimeout if longer (not the kernel's minutes-long TCP timeout), and the server itself cancels any
 // statement running past QueryTimeout.
 func NewPool(dsn string, opts Options) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
@@ -96,7 +168,7 @@ func NewPool(dsn string, opts Options) (*pgxpool.Pool, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
-	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
+	cfg.ConnConfig.ConnectTimeout = max(2*time.Second, opts.QueryTimeout)
 	cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(opts.QueryTimeout.Milliseconds(), 10)
 	cfg.ConnConfig.RuntimeParams["application_name"] = "scalelab-api"
 	return pgxpool.NewWithConfig(context.Background(), cfg)
@@ -104,22 +176,33 @@ func NewPool(dsn string, opts Options) (*pgxpool.Pool, error) {
 
 // Close closes every pool.
 func (s *Store) Close() {
-	for _, p := range s.pools {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.byDSN {
 		p.Close()
 	}
 }
 
-// ShardOf returns the shard that holds id.
-func (s *Store) ShardOf(id int64) int { return s.router.Shard(strconv.FormatInt(id, 10)) }
+// View returns the map the store routes by now.
+func (s *Store) View() *View { return s.view.Load() }
 
-// Shards returns the number of shards.
-func (s *Store) Shards() int { return len(s.pools) }
+// ShardOf returns the shard that holds id under the current map.
+func (s *Store) ShardOf(id int64) int { return s.View().ShardOf(id) }
 
-// Ping checks that shard i answers.
+// TrustKey names the cache trust of id's shard under the current map.
+func (s *Store) TrustKey(id int64) string {
+	v := s.View()
+	return v.trust[v.ShardOf(id)]
+}
+
+// Shards returns the number of shards of the current map.
+func (s *Store) Shards() int { return s.View().Shards() }
+
+// Ping checks that shard i of the current map answers.
 func (s *Store) Ping(ctx context.Context, i int) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	return s.pools[i].Ping(ctx)
+	return s.View().pools[i].Ping(ctx)
 }
 
 // observe times one query on a shard and wraps its error with the shard.
@@ -130,6 +213,8 @@ func (s *Store) observe(shardID int, op string, start time.Time, err error) erro
 	switch {
 	case errors.Is(err, ErrNotFound):
 		outcome = "not_found"
+	case errors.Is(err, ErrStaleMap), errors.Is(err, ErrPaused):
+		outcome = "refused" // by the shard's fence: followed or waited out
 	case err != nil:
 		outcome = "error"
 	}
@@ -144,42 +229,59 @@ func (s *Store) observe(shardID int, op string, start time.Time, err error) erro
 // ErrNotFound and, as version, a number at least as high as the version of
 // any write already committed on the shard (the sequence's last value): the
 // version under which "absent" may be cached.
-func (s *Store) Get(ctx context.Context, id int64) (User, int64, error) {
-	return s.GetFrom(ctx, s.ShardOf(id), id)
+func (s *Store) Get(ctx context.Context, id int64) (u User, version int64, err error) {
+	err = s.onMap(ctx, func(v *View) error {
+		u, version, err = s.get(ctx, v, v.ShardOf(id), id)
+		return err
+	})
+	return u, version, err
 }
 
-// GetFrom is Get from a shard the caller has already looked up (a cached
-// read needs the shard for its trust key too, and computes it once).
-func (s *Store) GetFrom(ctx context.Context, sh int, id int64) (User, int64, error) {
+// GetFrom is Get from shard sh of view v, which the caller has already
+// looked up (a cached read needs the shard for its trust key too, and
+// computes it once). If that shard refuses the read (the map moved on, or
+// a cut-over is under way), it is Get by the current map.
+func (s *Store) GetFrom(ctx context.Context, v *View, sh int, id int64) (User, int64, error) {
+	u, version, err := s.get(ctx, v, sh, id)
+	if errors.Is(err, ErrStaleMap) || errors.Is(err, ErrPaused) {
+		return s.Get(ctx, id)
+	}
+	return u, version, err
+}
+
+func (s *Store) get(ctx context.Context, v *View, sh int, id int64) (User, int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
-	var u User
-	var uid *int64
-	var name, email *string
-	var created, updated *time.Time
-	var version *int64
-	var seq int64
-	err := s.pools[sh].QueryRow(ctx, `
-		SELECT u.id, u.name, u.email, u.created_at, u.updated_at, u.version, s.last_value
-		FROM (SELECT last_value FROM users_version_seq) s LEFT JOIN users u ON u.id = $1`, id,
-	).Scan(&uid, &name, &email, &created, &updated, &version, &seq)
-	if err == nil && uid == nil {
+	var minVersion, seq int64
+	var n nullUser
+	err := v.pools[sh].QueryRow(ctx, `
+		SELECT f.min_version, s.last_value, u.id, u.name, u.email, u.created_at, u.updated_at, u.version
+		FROM shard_fence f CROSS JOIN (SELECT last_value FROM users_version_seq) s
+		LEFT JOIN users u ON u.id = $1`, id,
+	).Scan(append([]any{&minVersion, &seq}, n.dest()...)...)
+	if err == nil {
+		err = v.check(minVersion)
+	}
+	if err == nil && n.id == nil {
 		return User{}, seq, s.observe(sh, "get", start, ErrNotFound)
 	}
-	if err == nil {
-		u = User{ID: *uid, Name: *name, CreatedAt: *created, UpdatedAt: *updated, Version: *version}
-		if email != nil {
-			u.Email = *email
-		}
-	}
+	u := n.user()
 	return u, u.Version, s.observe(sh, "get", start, err)
 }
 
 // Put creates or replaces a user on its shard and reports whether it was
 // created.
-func (s *Store) Put(ctx context.Context, u User) (User, bool, error) {
-	sh := s.ShardOf(u.ID)
+func (s *Store) Put(ctx context.Context, u User) (stored User, created bool, err error) {
+	err = s.onMap(ctx, func(v *View) error {
+		stored, created, err = s.put(ctx, v, u)
+		return err
+	})
+	return stored, created, err
+}
+
+func (s *Store) put(ctx context.Context, v *View, u User) (User, bool, error) {
+	sh := v.ShardOf(u.ID)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
@@ -187,97 +289,74 @@ func (s *Store) Put(ctx context.Context, u User) (User, bool, error) {
 	if u.Email != "" {
 		email = &u.Email
 	}
-	// xmax is 0 on a freshly inserted row version: the cheapest way to tell
-	// an insert from an update in one round trip.
-	row := s.pools[sh].QueryRow(ctx, `
-		INSERT INTO users (id, name, email) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email,
-			updated_at = now(), version = nextval('users_version_seq')
-		RETURNING id, name, email, created_at, updated_at, version, (xmax = 0)`, u.ID, u.Name, email)
-	var created bool
-	stored, err := scanUser(row, &created)
-	return stored, created, s.observe(sh, "put", start, err)
+	// The fence row is taken FOR KEY SHARE before the write (see
+	// fencedWrite); xmax is 0 on a freshly inserted row version: the
+	// cheapest way to tell an insert from an update in one round trip.
+	var frozen bool
+	var minVersion int64
+	var created *bool
+	var n nullUser
+	err := v.pools[sh].QueryRow(ctx, putSQL, u.ID, u.Name, email, v.Version).Scan(append([]any{&frozen, &minVersion, &created}, n.dest()...)...)
+	if err == nil {
+		err = v.checkWrite(frozen, minVersion)
+	}
+	if err != nil {
+		return User{}, false, s.observe(sh, "put", start, err)
+	}
+	return n.user(), *created, s.observe(sh, "put", start, nil)
 }
 
 // Delete removes a user from its shard. It returns the version of the
 // deletion: later than any write before it, earlier than any after.
-func (s *Store) Delete(ctx context.Context, id int64) (int64, error) {
-	sh := s.ShardOf(id)
+func (s *Store) Delete(ctx context.Context, id int64) (version int64, err error) {
+	err = s.onMap(ctx, func(v *View) error {
+		version, err = s.delete(ctx, v, id)
+		return err
+	})
+	return version, err
+}
+
+func (s *Store) delete(ctx context.Context, v *View, id int64) (int64, error) {
+	sh := v.ShardOf(id)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
-	var version int64
-	err := s.pools[sh].QueryRow(ctx,
-		`DELETE FROM users WHERE id = $1 RETURNING nextval('users_version_seq')`, id).Scan(&version)
-	if errors.Is(err, pgx.ErrNoRows) {
+	var frozen bool
+	var minVersion int64
+	var version *int64
+	err := v.pools[sh].QueryRow(ctx, deleteSQL, id, v.Version).Scan(&frozen, &minVersion, &version)
+	if err == nil {
+		err = v.checkWrite(frozen, minVersion)
+	}
+	if err == nil && version == nil {
 		err = ErrNotFound
 	}
-	return version, s.observe(sh, "delete", start, err)
-}
-
-// Invalidation is a cache entry a write failed to remove from Redis.
-type Invalidation struct {
-	UserID, Version int64
-}
-
-// QueueInvalidation records, on the user's shard, that the cache entry of
-// a committed write could not be removed.
-func (s *Store) QueueInvalidation(ctx context.Context, inv Invalidation) error {
-	sh := s.ShardOf(inv.UserID)
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	start := time.Now()
-	_, err := s.pools[sh].Exec(ctx,
-		`INSERT INTO cache_outbox (user_id, version) VALUES ($1, $2) ON CONFLICT DO NOTHING`, inv.UserID, inv.Version)
-	return s.observe(sh, "outbox_queue", start, err)
-}
-
-// PendingInvalidations returns up to limit queued invalidations of a shard,
-// oldest first; none means the shard's cache entries can all be trusted.
-func (s *Store) PendingInvalidations(ctx context.Context, shardID, limit int) ([]Invalidation, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	start := time.Now()
-	rows, _ := s.pools[shardID].Query(ctx,
-		`SELECT user_id, version FROM cache_outbox ORDER BY queued_at LIMIT $1`, limit)
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Invalidation, error) {
-		var inv Invalidation
-		return inv, row.Scan(&inv.UserID, &inv.Version)
-	})
-	return out, s.observe(shardID, "outbox_list", start, err)
-}
-
-// DoneInvalidation removes an invalidation that has reached Redis.
-func (s *Store) DoneInvalidation(ctx context.Context, inv Invalidation) error {
-	sh := s.ShardOf(inv.UserID)
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	start := time.Now()
-	_, err := s.pools[sh].Exec(ctx,
-		`DELETE FROM cache_outbox WHERE user_id = $1 AND version = $2`, inv.UserID, inv.Version)
-	return s.observe(sh, "outbox_done", start, err)
-}
-
-// scanUser reads the user columns, in the order every query above selects
-// them, and any extra columns into extra.
-func scanUser(row pgx.Row, extra ...any) (User, error) {
-	var u User
-	var email *string
-	err := row.Scan(append([]any{&u.ID, &u.Name, &email, &u.CreatedAt, &u.UpdatedAt, &u.Version}, extra...)...)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return User{}, ErrNotFound
+	if err != nil {
+		return 0, s.observe(sh, "delete", start, err)
 	}
-	if email != nil {
-		u.Email = *email
-	}
-	return u, err
+	return *version, s.observe(sh, "delete", start, nil)
 }
 
-// Migrate applies the schema to every shard; it is idempotent. Replicas
-// starting together may race on CREATE TABLE IF NOT EXISTS (PostgreSQL can
-// then fail one with a duplicate pg_type key); the caller retries.
+var putSQL = fencedWrite(4) + `,
+	w AS (
+		INSERT INTO users (id, name, email) SELECT $1, $2, $3 FROM f WHERE f.allowed
+		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email,
+			updated_at = now(), version = nextval('users_version_seq')
+		RETURNING id, name, email, created_at, updated_at, version, (xmax = 0) AS created)
+	SELECT f.frozen, f.min_version, w.created, w.id, w.name, w.email, w.created_at, w.updated_at, w.version
+	FROM f LEFT JOIN w ON true`
+
+var deleteSQL = fencedWrite(2) + `,
+	d AS (DELETE FROM users WHERE id = $1 AND (SELECT allowed FROM f)
+		RETURNING nextval('users_version_seq') AS version)
+	SELECT f.frozen, f.min_version, d.version FROM f LEFT JOIN d ON true`
+
+// Migrate applies the schema to every shard of the current map; it is
+// idempotent. Replicas starting together may race on CREATE TABLE IF NOT
+// EXISTS (PostgreSQL can then fail one with a duplicate pg_type key); the
+// caller retries.
 func (s *Store) Migrate(ctx context.Context) error {
-	for i, p := range s.pools {
+	for i, p := range s.View().pools {
 		if _, err := p.Exec(ctx, Schema); err != nil {
 			return &ShardError{Shard: i, Err: fmt.Errorf("apply schema: %w", err)}
 		}
@@ -288,16 +367,17 @@ func (s *Store) Migrate(ctx context.Context) error {
 // Seed makes sure users 1..n exist, each on the shard the router names.
 // Existing rows are left alone, so every replica may run it at every start.
 func (s *Store) Seed(ctx context.Context, n int) error {
-	ids := make([][]int64, len(s.pools))
-	names := make([][]string, len(s.pools))
+	v := s.View()
+	ids := make([][]int64, v.Shards())
+	names := make([][]string, v.Shards())
 	for id := int64(1); id <= int64(n); id++ {
-		sh := s.ShardOf(id)
+		sh := v.ShardOf(id)
 		ids[sh] = append(ids[sh], id)
 		names[sh] = append(names[sh], seedName(id))
 	}
 	// Batches keep each statement well inside the statement timeout.
 	const batch = 5000
-	for i, p := range s.pools {
+	for i, p := range v.pools {
 		for lo := 0; lo < len(ids[i]); lo += batch {
 			hi := min(lo+batch, len(ids[i]))
 			if _, err := p.Exec(ctx, `
@@ -314,72 +394,4 @@ var firstNames = []string{"Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald",
 
 func seedName(id int64) string {
 	return firstNames[id%int64(len(firstNames))] + " #" + strconv.FormatInt(id, 10)
-}
-
-// GetMany reads the users with the given ids from one shard, in one query.
-// Ids that are absent are simply not in the result.
-func (s *Store) GetMany(ctx context.Context, shardID int, ids []int64) ([]User, error) {
-	return s.queryUsers(ctx, shardID, "get_many",
-		`SELECT id, name, email, created_at, updated_at, version FROM users WHERE id = ANY($1)`, ids)
-}
-
-// Page reads up to limit users with ids above after from one shard, in id
-// order. Listing users has no shard key, so a page asks every shard for one
-// (scatter) and merges their answers (gather).
-func (s *Store) Page(ctx context.Context, shardID int, after int64, limit int) ([]User, error) {
-	return s.queryUsers(ctx, shardID, "page",
-		`SELECT id, name, email, created_at, updated_at, version FROM users WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
-}
-
-// queryUsers runs a query returning user rows on one shard, bounded and
-// observed like every other.
-func (s *Store) queryUsers(ctx context.Context, shardID int, op, sql string, args ...any) ([]User, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	start := time.Now()
-	rows, err := s.pools[shardID].Query(ctx, sql, args...)
-	var users []User
-	if err == nil {
-		users, err = collectUsers(rows)
-	}
-	return users, s.observe(shardID, op, start, err)
-}
-
-func collectUsers(rows pgx.Rows) ([]User, error) {
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (User, error) { return scanUser(row) })
-}
-
-// poolCollector exports each shard pool's saturation at scrape time: a pool
-// whose acquired connections sit at its maximum, with waits growing, is the
-// shard being the bottleneck.
-type poolCollector struct {
-	pools []*pgxpool.Pool
-	conns *prometheus.Desc
-	waits *prometheus.Desc
-	max   *prometheus.Desc
-}
-
-func newPoolCollector(pools []*pgxpool.Pool) *poolCollector {
-	return &poolCollector{
-		pools: pools,
-		conns: prometheus.NewDesc("scalelab_api_db_pool_connections", "Connections of each shard's pool, by state (acquired, idle).", []string{"shard", "state"}, nil),
-		waits: prometheus.NewDesc("scalelab_api_db_pool_acquire_waits_total", "Acquires that had to wait for a free connection, by shard.", []string{"shard"}, nil),
-		max:   prometheus.NewDesc("scalelab_api_db_pool_max_connections", "Size limit of each shard's pool (DB_MAX_CONNS).", []string{"shard"}, nil),
-	}
-}
-
-func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.conns
-	ch <- c.waits
-	ch <- c.max
-}
-
-func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
-	for i, p := range c.pools {
-		st, shard := p.Stat(), strconv.Itoa(i)
-		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(st.AcquiredConns()), shard, "acquired")
-		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(st.IdleConns()), shard, "idle")
-		ch <- prometheus.MustNewConstMetric(c.waits, prometheus.CounterValue, float64(st.EmptyAcquireCount()), shard)
-		ch <- prometheus.MustNewConstMetric(c.max, prometheus.GaugeValue, float64(st.MaxConns()), shard)
-	}
 }

@@ -308,7 +308,9 @@ func TestStorable(t *testing.T) {
 		{"RFC9111 5.2.2.4 no-cache without a validator is useless", 200, map[string]string{"Cache-Control": "no-cache, max-age=60"}, false},
 		{"RFC9111 3 a 404 with max-age", 404, map[string]string{"Cache-Control": "max-age=60"}, true},
 		{"RFC9111 3 a 301 with max-age", 301, map[string]string{"Cache-Control": "max-age=60", "Location": "/y"}, true},
-		{"RFC9111 3 a 500 is not stored", 500, map[string]string{"Cache-Control": "max-age=60"}, false},
+		{"RFC9111 3 a 500 with max-age", 500, map[string]string{"Cache-Control": "max-age=60"}, true},
+		{"RFC9111 3 a 503 without explicit freshness is not stored", 503, map[string]string{"Last-Modified": lastModified}, false},
+		{"RFC9111 3 an unknown status with max-age", 299, map[string]string{"Cache-Control": "max-age=60"}, true},
 		{"RFC9111 3.3 a 206 is not stored", 206, map[string]string{"Cache-Control": "max-age=60", "Content-Range": "bytes 0-3/10"}, false},
 		{"RFC9111 7.3 Set-Cookie without public", 200, map[string]string{"Cache-Control": "max-age=60", "Set-Cookie": "id=1"}, false},
 		{"RFC9111 4.1 Vary", 200, map[string]string{"Cache-Control": "max-age=60", "Vary": "Accept-Language"}, true},
@@ -317,6 +319,8 @@ func TestStorable(t *testing.T) {
 		{"RFC9111 1.2.1 unreadable max-age", 200, map[string]string{"Cache-Control": "max-age=soon"}, false},
 		{"RFC9213 2.1 CDN-Cache-Control beats Cache-Control no-store", 200, map[string]string{"Cache-Control": "no-store", "CDN-Cache-Control": "max-age=60"}, true},
 		{"RFC9213 2.1 CDN-Cache-Control no-store beats Cache-Control", 200, map[string]string{"Cache-Control": "public, max-age=60", "CDN-Cache-Control": "no-store"}, false},
+		{"RFC9213 2.1 an invalid CDN-Cache-Control is ignored", 200, map[string]string{"Cache-Control": "no-store", "CDN-Cache-Control": `max-age="60"`}, false},
+		{"RFC9111 5.3 an Expires with a one-digit hour is already expired", 200, map[string]string{"Expires": "Fri, 01 Jan 2100 0:00:00 GMT"}, false},
 		{"RFC9213 2.1 CDN-Cache-Control makes Expires ignored", 200, map[string]string{"Expires": "Fri, 01 Jan 2100 00:00:00 GMT", "CDN-Cache-Control": "public"}, false},
 	}
 	for _, tt := range tests {

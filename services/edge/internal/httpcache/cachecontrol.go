@@ -1,6 +1,7 @@
 package httpcache
 
 import (
+	"net/http"
 	"net/textproto"
 	"strings"
 	"time"
@@ -227,6 +228,13 @@ func terminated(v string) bool {
 		}
 	}
 	return false
+}
+
+// parseAge reads an Age header (RFC 9111 section 5.1): a list-valued one
+// counts by its first member, and an invalid one is ignored (0).
+func parseAge(h http.Header) time.Duration {
+	first, _, _ := strings.Cut(h.Get("Age"), ",")
+	return parseDelta(strings.TrimSpace(first))
 }
 
 // parseDelta reads delta-seconds: digits only. Anything else gives 0.

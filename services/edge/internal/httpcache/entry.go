@@ -184,12 +184,12 @@ func (o *Object) collectTags() {
 	o.tags = slices.Compact(o.tags)
 }
 
-// Status codes a cache understands well enough to store with explicit
-// freshness (RFC 9111 section 3: "the response status code is final and
-// understood"). 206 is left out (this cache stores whole objects only), so
-// are 304 (it refreshes an entry, never is one) and the 5xx but 501: an
-// error stored would hide the origin recovering, and stale-if-error needs
-// the last good answer instead.
+// Status codes this cache understands (RFC 9111 section 3): with
+// must-understand, only these are stored. 206 is left out (this cache
+// stores whole objects only), so is 304 (it refreshes an entry, never is
+// one). Other final codes are stored when the origin gave them explicit
+// freshness, as section 3 allows; an error so marked is the origin's
+// choice, though stale-if-error still prefers the last good answer to it.
 var understoodStatus = map[int]bool{
 	200: true, 203: true, 204: true, 300: true, 301: true, 302: true, 303: true,
 	307: true, 308: true, 404: true, 405: true, 410: true, 414: true, 451: true, 501: true,
@@ -211,11 +211,11 @@ type Policy struct {
 }
 
 // responseDirectives returns the directives the edge obeys for a response:
-// CDN-Cache-Control when the origin sent one (RFC 9213 section 2.1: a CDN
-// then ignores Cache-Control and Expires for its own caching), else
+// CDN-Cache-Control when the origin sent a valid one (RFC 9213 section 2.1:
+// a CDN then ignores Cache-Control and Expires for its own caching), else
 // Cache-Control. cdn reports which.
 func responseDirectives(h http.Header) (cc CacheControl, cdn bool) {
-	if v := joinValues(h, "CDN-Cache-Control"); strings.TrimSpace(v) != "" {
+	if v, ok := cdnCacheControl(h); ok {
 		return ParseCacheControl(v), true
 	}
 	return ParseCacheControl(joinValues(h, "Cache-Control")), false
@@ -235,9 +235,11 @@ func freshnessLifetime(status int, h http.Header, cc CacheControl, cdn bool, rec
 	}
 	if !cdn {
 		if vs := h.Values("Expires"); len(vs) > 0 {
-			exp, err := http.ParseTime(vs[0])
-			if err != nil {
-				return 0, false // an invalid Expires (such as "0") means already expired
+			exp, ok := parseHTTPDate(vs[0], received)
+			if !ok || len(vs) > 1 {
+				// An invalid Expires (such as "0"), or several, means
+				// already expired.
+				return 0, false
 			}
 			if d := exp.Sub(date); d > 0 {
 				return d, false
@@ -273,7 +275,7 @@ func correctedInitialAge(h http.Header, requestTime, responseTime time.Time) tim
 	if delay < 0 {
 		delay = 0
 	}
-	corrected := parseDelta(h.Get("Age")) + delay
+	corrected := parseAge(h) + delay
 	return max(apparent, corrected)
 }
 
@@ -284,8 +286,10 @@ func correctedInitialAge(h http.Header, requestTime, responseTime time.Time) tim
 // request carried Authorization.
 func storable(status int, h http.Header, cc CacheControl, reqCC CacheControl, authorized bool, contentLength int64, p Policy) string {
 	switch {
-	case !understoodStatus[status]:
+	case status < 200 || status == http.StatusPartialContent || status == http.StatusNotModified:
 		return "status " + strconv.Itoa(status) + " is not stored"
+	case cc.MustUnderstand && !understoodStatus[status]:
+		return "must-understand, and status " + strconv.Itoa(status) + " is not one this cache understands"
 	case reqCC.NoStore:
 		return "request Cache-Control: no-store"
 	case cc.NoStore && !cc.MustUnderstand:
@@ -316,7 +320,7 @@ func storable(status int, h http.Header, cc CacheControl, reqCC CacheControl, au
 // section 3 directives that make any understood status storable.
 func explicitlyCacheable(h http.Header, cc CacheControl) bool {
 	_, lifetime := cc.Lifetime()
-	_, cdn := h["Cdn-Cache-Control"]
+	_, cdn := cdnCacheControl(h)
 	return lifetime || cc.Public || (!cdn && len(h.Values("Expires")) > 0)
 }
 

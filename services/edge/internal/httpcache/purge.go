@@ -11,9 +11,10 @@ import (
 )
 
 // Purges remove a URL with every variant and every stale copy stored for
-// it: all of them live in the one Object under its primary key. A fetch
-// already under way when a purge runs does not store its answer (see
-// Cache.put), so a purge cannot be undone by a fill that started before it.
+// it: all of them live in the one Object under its primary key. A fetch of
+// a purged URL already under way when the purge runs does not store its
+// answer (see purgeLog), so a purge cannot be undone by a fill that started
+// before it.
 
 // PurgeURL removes what is stored for one URL: a path with its query
 // ("/logo.png?v=2"), or an absolute URL whose path and query are used. It
@@ -23,24 +24,24 @@ func (c *Cache) PurgeURL(raw string) int {
 	if !ok {
 		return 0
 	}
-	return c.purge("url", func() []string { return []string{key} })
+	return c.purge("url", []purgeScope{{url: key}}, func() []string { return []string{key} })
 }
 
 // PurgeKey removes every URL whose response carried the surrogate key in
 // its Surrogate-Key header.
 func (c *Cache) PurgeKey(key string) int {
-	return c.purge("key", func() []string { return c.store.KeysWithTag(key) })
+	return c.purge("key", []purgeScope{{tag: key}}, func() []string { return c.store.KeysWithTag(key) })
 }
 
 // PurgePrefix removes every URL whose path and query start with prefix.
 func (c *Cache) PurgePrefix(prefix string) int {
-	return c.purge("prefix", func() []string { return c.store.KeysWithPrefix(prefix) })
+	return c.purge("prefix", []purgeScope{{prefix: prefix}}, func() []string { return c.store.KeysWithPrefix(prefix) })
 }
 
-// purge counts a purge first, so that fetches under way do not store, and
-// only then finds and deletes the keys.
-func (c *Cache) purge(how string, keys func() []string) int {
-	c.purges.Add(1)
+// purge records the purge's scopes first, so that fetches under way of what
+// they cover do not store, and only then finds and deletes the keys.
+func (c *Cache) purge(how string, scopes []purgeScope, keys func() []string) int {
+	c.purges.add(scopes...)
 	n := 0
 	for _, k := range keys() {
 		if c.store.Delete(k) {
@@ -76,7 +77,11 @@ func (c *Cache) invalidate(r *http.Request, resp *http.Response) {
 			keys = append(keys, k)
 		}
 	}
-	c.purge("invalidation", func() []string { return keys })
+	scopes := make([]purgeScope, len(keys))
+	for i, k := range keys {
+		scopes[i] = purgeScope{url: k}
+	}
+	c.purge("invalidation", scopes, func() []string { return keys })
 }
 
 // sameOriginKey returns the primary key for a Location or Content-Location
@@ -119,7 +124,8 @@ func (c *Cache) servePurge(w http.ResponseWriter, r *http.Request) {
 		c.refuse(w, http.StatusForbidden, "edge: PURGE is allowed from loopback, or with Authorization: Bearer <EDGE_ADMIN_TOKEN>", cacheStatus{})
 		return
 	}
-	n := c.purge("url", func() []string { return []string{r.URL.RequestURI()} })
+	key := r.URL.RequestURI()
+	n := c.purge("url", []purgeScope{{url: key}}, func() []string { return []string{key} })
 	c.cfg.Logger.Info("purged", "how", "PURGE", "url", r.URL.RequestURI(), "objects", n)
 	platform.WriteJSON(w, http.StatusOK, map[string]any{"purged": n})
 }

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// RFC 9110 section 14.2 and the item 5: a Range request for an
+// RFC 9110 section 14.2: a Range request for an
 // object not yet cached fetches the whole object (no Range to the origin),
 // stores it, and answers the range from it; the next requests, ranged or
 // not, are hits.

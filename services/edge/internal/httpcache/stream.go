@@ -11,7 +11,7 @@ import (
 	"scalelab/services/platform"
 )
 
-// Large objects are answered while they arrive (issue item 4): an 8 MiB
+// Large objects are answered while they arrive: an 8 MiB
 // video from a far origin would otherwise reach its first client only
 // once the edge holds all of it. A storable 200 of at least StreamMinBytes
 // with a Content-Length is read into a buffer reserved in full against the
@@ -30,7 +30,7 @@ import (
 // growing is a body being filled from the origin while clients read it.
 type growing struct {
 	head *Entry // status and headers of the answers, with no body
-	seq  uint64 // the purge count when the fetch began
+	seq  uint64 // the purge log's position when the fetch began
 
 	mu     sync.Mutex
 	buf    []byte // the whole body's room; buf[:n] has arrived
@@ -68,14 +68,14 @@ func (g *growing) update(f func()) {
 }
 
 // joinStream returns the fill in progress for a flight key, unless a purge
-// ran since it began (its content may be what the purge removed).
-func (c *Cache) joinStream(fk string) *growing {
+// of key ran since it began (its content may be what the purge removed).
+func (c *Cache) joinStream(key, fk string) *growing {
 	v, ok := c.streams.Load(fk)
 	if !ok {
 		return nil
 	}
 	g := v.(*growing)
-	if g.seq != c.purges.Load() {
+	if c.purges.purgedSince(g.seq, key, g.head.SurrogateKs) {
 		return nil
 	}
 	return g
@@ -85,19 +85,20 @@ func (c *Cache) joinStream(fk string) *growing {
 // buffer in the background and returns a fill its waiters read as it
 // arrives; nil when it is not one to stream (then the caller buffers it as
 // usual).
-func (c *Cache) streamFill(resp *http.Response, cancel context.CancelFunc, key, fk string, seq uint64, reqHeader http.Header, requestTime, responseTime time.Time, cs cacheStatus) *fill {
+func (c *Cache) streamFill(x *exchange) *fill {
+	resp := x.resp
 	n := resp.ContentLength
 	if resp.StatusCode != http.StatusOK || n < c.cfg.StreamMinBytes || n > c.cfg.MaxObjectBytes || !c.fills.TryAcquire(n) {
 		return nil
 	}
 	c.metrics.fillBudget.WithLabelValues("buffered").Inc()
-	head := newEntry(resp.StatusCode, resp.Header, reqHeader, nil, requestTime, responseTime, c.policy)
-	g := &growing{head: head, seq: seq, buf: make([]byte, n), signal: make(chan struct{})}
-	c.streams.Store(fk, g)
+	head := newEntry(resp.StatusCode, resp.Header, x.header, nil, x.requestTime, x.responseTime, c.policy)
+	g := &growing{head: head, seq: x.seq, buf: make([]byte, n), signal: make(chan struct{})}
+	c.streams.Store(x.streamKey, g)
 	c.background.Add(1)
 	go func() {
 		defer c.background.Done()
-		defer cancel()
+		defer x.cancel()
 		defer resp.Body.Close()
 		var err error
 		for got := 0; got < len(g.buf) && err == nil; {
@@ -111,23 +112,23 @@ func (c *Cache) streamFill(resp *http.Response, cancel context.CancelFunc, key, 
 			}
 		}
 		if err != nil {
-			c.cfg.Logger.Warn("origin failed mid-body of a streamed fill", "key", key, "err", err)
-			c.streams.CompareAndDelete(fk, g)
+			c.cfg.Logger.Warn("origin failed mid-body of a streamed fill", "key", x.key, "err", err)
+			c.streams.CompareAndDelete(x.streamKey, g)
 			c.fills.Release(n)
 			g.update(func() { g.err, g.done = err, true })
 			return
 		}
-		e := newEntry(resp.StatusCode, resp.Header, reqHeader, g.buf, requestTime, responseTime, c.policy)
+		e := newEntry(resp.StatusCode, resp.Header, x.header, g.buf, x.requestTime, x.responseTime, c.policy)
 		if e.worthStoring(c.cfg.Now()) {
-			c.put(key, seq, nil, e)
+			c.put(x.key, x.seq, nil, e)
 		}
 		// Stored (or refused) first, then out of the map: a request
 		// arriving in between finds one or the other.
-		c.streams.CompareAndDelete(fk, g)
+		c.streams.CompareAndDelete(x.streamKey, g)
 		c.fills.Release(n)
 		g.update(func() { g.entry, g.done = e, true })
 	}()
-	return &fill{stream: g, xcache: "MISS", result: resultMiss, cs: cs}
+	return &fill{stream: g, xcache: "MISS", result: resultMiss, cs: x.cs}
 }
 
 // serveGrowing answers from a fill still arriving.

@@ -4,28 +4,36 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync"
 )
 
-// newIDPicker returns a function drawing ids from r. Every worker gets its
-// own picker because *rand.Rand and *rand.Zipf are not safe for concurrent
-// use, and a shared locked generator would serialise the workers.
+// newIDPicker returns a function drawing ids from r, safe for concurrent use
+// (vegeta's workers call the targeter at once).
 //
 // With Zipf the lowest id is the hottest (rank 1), the next one half as
 // popular for s = 1, and so on: a handful of "celebrity" users get most of
 // the traffic, which is what makes caches and shards interesting.
-func newIDPicker(r IDRange, s float64, cdf []float64) func() int64 {
-	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+func newIDPicker(r IDRange, s float64) func() int64 {
 	switch {
 	case s == 0:
-		return func() int64 { return r.Lo + int64(rng.Uint64N(r.Size())) }
+		// The top-level functions of math/rand/v2 are safe and lock-free.
+		return func() int64 { return r.Lo + int64(rand.Uint64N(r.Size())) }
 	case s > 1:
 		// P(k) ∝ (1+k)^-s for k in [0, Hi-Lo]: rank k+1 has weight 1/rank^s.
-		z := rand.NewZipf(rng, s, 1, r.Size()-1)
-		return func() int64 { return r.Lo + int64(z.Uint64()) }
-	default:
-		// 0 < s <= 1: inverse-CDF lookup in the shared, read-only table.
+		// *rand.Zipf is not safe for concurrent use: one lock, held for
+		// a few nanoseconds.
+		var mu sync.Mutex
+		z := rand.NewZipf(rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), s, 1, r.Size()-1)
 		return func() int64 {
-			i, _ := slices.BinarySearch(cdf, rng.Float64())
+			mu.Lock()
+			defer mu.Unlock()
+			return r.Lo + int64(z.Uint64())
+		}
+	default:
+		// 0 < s <= 1: inverse-CDF lookup in a shared, read-only table.
+		cdf := zipfCDF(r.Size(), s)
+		return func() int64 {
+			i, _ := slices.BinarySearch(cdf, rand.Float64())
 			return r.Lo + int64(min(i, len(cdf)-1))
 		}
 	}

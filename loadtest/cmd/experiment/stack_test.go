@@ -1,0 +1,160 @@
+//go:build experiments
+
+// The whole-stack test of the experiments: `make test-experiments`. It is
+// behind a build tag until it has passed on a machine quiet enough to bring
+// the stack up (see docs/experiments.md): then it joins `make test`.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"scalelab/loadtest/internal/experiments"
+	"scalelab/loadtest/internal/report"
+)
+
+// The experiments' own stack: its project name and ports never touch the
+// user's stack (8000...) or the whole-stack test's (18000...).
+const project = "scalelab-exptest"
+
+var testPorts = map[string]string{
+	"LB_PORT": "48000", "LB_L4_PORT": "48001", "LB_TLS_PORT": "48443", "EDGE_SYDNEY_PORT": "48081",
+	"EDGE_NEWYORK_PORT": "48082", "ORIGIN_PORT": "48090", "PROMETHEUS_PORT": "49090",
+}
+
+// TestEveryExperimentShort runs every experiment in short mode on a real
+// stack of the project's images and checks each report: a verdict, the
+// numbers it lists present in results.json and in report.md, and every
+// chart it shows a PNG with something drawn in it.
+func TestEveryExperimentShort(t *testing.T) {
+	env := append(os.Environ(), "COMPOSE_PROJECT_NAME="+project, "SCALELAB_BIND=127.0.0.1")
+	for k, v := range testPorts {
+		env = append(env, k+"="+v)
+	}
+	compose := func(args ...string) (string, error) {
+		c := strings.Fields(os.Getenv("COMPOSE"))
+		if len(c) == 0 {
+			c = []string{"docker-compose"}
+			if exec.Command("docker", "compose", "version").Run() == nil {
+				c = []string{"docker", "compose"}
+			}
+		}
+		cmd := exec.Command(c[0], append(c[1:], args...)...)
+		cmd.Dir, cmd.Env = "../../..", env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	compose("down", "--volumes", "--remove-orphans") // leftovers of an interrupted run
+	t.Cleanup(func() {
+		if out, err := compose("down", "--volumes", "--remove-orphans"); err != nil {
+			t.Errorf("compose down: %v\n%s", err, out)
+		}
+	})
+	// run brings the stack up itself, as `make experiment` does on a stack
+	// that is down.
+
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	err := run(ctx, []string{"-name", "all", "-short", "-out", out, "-note", "Test run."}, env, &log)
+	t.Logf("experiments:\n%s", log.String())
+	if err != nil {
+		t.Fatalf("experiments: %v", err)
+	}
+	index, err := os.ReadFile(filepath.Join(out, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range experiments.All {
+		t.Run(x.Name, func(t *testing.T) {
+			if !strings.Contains(string(index), "["+x.Name+"]("+x.Name+"/report.md)") {
+				t.Errorf("README.md does not link %s/report.md", x.Name)
+			}
+			checkReport(t, filepath.Join(out, x.Name))
+		})
+	}
+}
+
+var chartRef = regexp.MustCompile(`!\[[^\]]*\]\(([^)]+\.png)\)`)
+
+func checkReport(t *testing.T, dir string) {
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res report.Results
+	if err := json.Unmarshal(js, &res); err != nil {
+		t.Fatal(err)
+	}
+	text := string(md)
+	for _, want := range []string{"**Claim.**", "**Verdict on this machine: " + res.Verdict + ".**", "## Numbers", "## Setup", "short mode", "Test run."} {
+		if !strings.Contains(text, want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	if res.Verdict != report.Held && res.Verdict != report.Partly && res.Verdict != report.NotHeld {
+		t.Errorf("verdict %q", res.Verdict)
+	}
+	for _, bad := range []string{"TODO", "NaN", "+Inf", "%!"} {
+		if strings.Contains(text, bad) {
+			t.Errorf("report.md contains %q", bad)
+		}
+	}
+	if len(res.Numbers) < 2 || len(res.Runs) == 0 {
+		t.Errorf("%d numbers and %d load runs", len(res.Numbers), len(res.Runs))
+	}
+	for _, n := range res.Numbers {
+		if row := fmt.Sprintf("| %s | %s %s |", n.Label, report.FormatValue(n.Value), n.Unit); !strings.Contains(text, row) {
+			t.Errorf("report.md lacks the number row %q", row)
+		}
+	}
+	refs := chartRef.FindAllStringSubmatch(text, -1)
+	if len(refs) == 0 || len(refs) != len(res.Charts) {
+		t.Errorf("report.md shows %d charts, results.json lists %d", len(refs), len(res.Charts))
+	}
+	for _, ref := range refs {
+		checkPNG(t, filepath.Join(dir, ref[1]))
+	}
+}
+
+// checkPNG decodes a chart and counts its colours: axes, text and a line or
+// bars in several colours give dozens; an empty canvas one or two.
+func checkPNG(t *testing.T, path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Errorf("%s: %v", path, err)
+		return
+	}
+	seen := map[uint32]bool{}
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y += 2 {
+		for x := b.Min.X; x < b.Max.X; x += 2 {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			seen[r>>8<<16|g>>8<<8|bl>>8] = true
+		}
+	}
+	if len(seen) < 10 {
+		t.Errorf("%s has %d colours: an empty chart", filepath.Base(path), len(seen))
+	}
+}

@@ -1,0 +1,89 @@
+package experiments
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"scalelab/loadtest/internal/chart"
+	"scalelab/loadtest/internal/report"
+)
+
+var scaleOut = &Experiment{
+	Name:  "scale-out",
+	Title: "Scaling out: more api replicas behind the lb",
+	Claim: "Stateless replicas scale horizontally: with more replicas behind the load balancer the stack sustains a higher arrival rate before latency climbs, until something they share (here: the machine's cores) is the limit.",
+	Run:   runScaleOut,
+}
+
+func runScaleOut(ctx context.Context, e *Env, r *report.Report) error {
+	r.Headline = "scale_gain"
+	lb := e.Stack.URL("LB_PORT")
+	replicas := []int{1, 2, 4}
+	rates := []int{200, 400, 800, 1200, 1600}
+	d := 8 * time.Second
+	if e.Short {
+		replicas, rates, d = []int{1, 2}, []int{200, 800}, 4*time.Second
+	}
+	r.Setup = append(r.Setup,
+		fmt.Sprintf("api ×%v behind the lb (`docker compose up --scale api=N`), `GET /users/{id}` with Zipf s=1.0 keys (mostly cache hits: the api's own work, Redis and the lb)", replicas),
+		fmt.Sprintf("open loop at %v requests/s, %v each, at most 512 in flight; achieved throughput is answers per second", rates, d),
+		"everything (the load generator, the lb, the replicas, Redis, PostgreSQL) runs on the same 2 cores: the curve must flatten where the cores are used up, whatever the replica count",
+	)
+	defer e.Stack.Restore(context.WithoutCancel(ctx))
+	type point struct{ rate, achieved, p50, p99 float64 }
+	curves := map[int][]point{}
+	var rows [][]string
+	for _, n := range replicas {
+		if err := e.Stack.Apply(ctx, nil, "--no-deps", "--scale", fmt.Sprintf("api=%d", n), "api"); err != nil {
+			return err
+		}
+		// Let the lb's DNS refresh (2 s) and health checks see the new set.
+		if err := sleep(ctx, 5*time.Second); err != nil {
+			return err
+		}
+		for _, rate := range rates {
+			cfg := scenario("read", lb)
+			cfg.Rate, cfg.Concurrency, cfg.Duration, cfg.Zipf = rate, 512, d, 1.0
+			rep, err := e.Load(ctx, r, fmt.Sprintf("api×%d at %d/s", n, rate), cfg)
+			if err != nil {
+				return err
+			}
+			ok := float64(rep.Requests-rep.Errors) / rep.ElapsedSec
+			curves[n] = append(curves[n], point{float64(rate), ok, rep.LatencyMillis.P50, rep.LatencyMillis.P99})
+			rows = append(rows, []string{fmt.Sprintf("×%d", n), fmt.Sprint(rate), report.FormatValue(ok), ms(rep.LatencyMillis.P50), ms(rep.LatencyMillis.P99), fmt.Sprint(rep.Errors)})
+		}
+	}
+	r.Section("Throughput and latency by replica count and arrival rate")
+	r.Table([]string{"replicas", "asked req/s", "answered req/s", "p50", "p99", "errors"}, rows)
+	var tput, lat []chart.Series
+	best := map[int]float64{}
+	for _, n := range replicas {
+		var x, y, p []float64
+		for _, pt := range curves[n] {
+			x, y, p = append(x, pt.rate), append(y, pt.achieved), append(p, pt.p99)
+			best[n] = max(best[n], pt.achieved)
+		}
+		tput = append(tput, chart.Series{Name: fmt.Sprintf("api ×%d", n), X: x, Y: y})
+		lat = append(lat, chart.Series{Name: fmt.Sprintf("api ×%d", n), X: x, Y: p})
+	}
+	if err := r.Chart("throughput.png", "Answered against asked requests per second", &chart.Lines{Title: "Throughput by replica count", XLabel: "asked req/s", YLabel: "answered req/s", Series: tput}); err != nil {
+		return err
+	}
+	if err := r.Chart("p99.png", "p99 latency against the arrival rate", &chart.Lines{Title: "p99 by replica count", XLabel: "asked req/s", YLabel: "ms", Series: lat, LogY: true}); err != nil {
+		return err
+	}
+	one, most := best[replicas[0]], best[slices.Max(replicas)]
+	r.Number("max_rps_1", "most answered req/s with 1 replica", one, "req/s")
+	r.Number("max_rps_most", fmt.Sprintf("most answered req/s with %d replicas", slices.Max(replicas)), most, "req/s")
+	r.Number("scale_gain", fmt.Sprintf("gain from 1 to %d replicas", slices.Max(replicas)), most/one, "×")
+	r.Para("Where the curve flattens is where the answered rate stops following the asked rate and p99 leaves the milliseconds: past it requests queue. On two shared cores the replicas compete with the lb, Redis and the load generator for the same CPU, so adding replicas moves the knee only while a single replica is not already using what the cores have left.")
+	switch g := most / one; {
+	case g >= 1.3:
+		r.Verdict, r.VerdictText = report.Held, fmt.Sprintf("%d replicas answered %.0f req/s at most against %.0f for one (%.2f×); the curves flatten where the two cores run out.", slices.Max(replicas), most, one, g)
+	default:
+		r.Verdict, r.VerdictText = report.NotHeld, fmt.Sprintf("On this machine more replicas did not add capacity: %.0f req/s at most with %d against %.0f with one (%.2f×). The two cores were the limit before a single replica was: the claim needs more machines (or cores) than this lab has, which is the point of scaling out.", most, slices.Max(replicas), one, g)
+	}
+	return nil
+}

@@ -1,0 +1,260 @@
+package reshard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"scalelab/services/api/shardmap"
+)
+
+// errDiffered sends the run back to catching up: verification found the
+// moved ranges different (recorded in the state).
+var errDiffered = errors.New("moved ranges differ")
+
+// cutover pauses writes on every shard of both maps, copies the last
+// changes, moves the queued cache invalidations of the moving users, checks
+// every moved range, carries the version sequence over and publishes the
+// new map. Reads go on throughout; writes wait (the api retries them) until
+// release.
+func (r *run) cutover(ctx context.Context) error {
+	r.frozenAt = time.Now()
+	for _, p := range r.all {
+		if err := freeze(ctx, p); err != nil {
+			return err
+		}
+	}
+	if err := r.catchUp(ctx, true); err != nil {
+		return err
+	}
+	if err := r.moveOutbox(ctx); err != nil {
+		return err
+	}
+	if err := r.e.hook("verify"); err != nil {
+		return err
+	}
+	diff, err := r.verify(ctx)
+	if err != nil {
+		return err
+	}
+	if diff != "" {
+		r.e.logf("verification: %s; catching up again", diff)
+		r.st.Verified = diff
+		if err := r.unfreeze(ctx, r.from.Version); err != nil {
+			return err
+		}
+		if err := r.setPhase(ctx, shardmap.PhaseCatchUp); err != nil {
+			return err
+		}
+		return errDiffered
+	}
+	if err := r.carrySequence(ctx); err != nil {
+		return err
+	}
+	if err := r.e.hook("flip"); err != nil {
+		return err
+	}
+	return r.flip(ctx)
+}
+
+// freeze pauses writes on one shard. FOR UPDATE waits for every write in
+// flight (each holds the fence FOR KEY SHARE) and makes the writes that
+// come meanwhile wait for this transaction, then read the frozen fence.
+func freeze(ctx context.Context, p *pgxpool.Pool) error {
+	return pgx.BeginFunc(ctx, p, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM shard_fence WHERE id = 1 FOR UPDATE`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE shard_fence SET frozen = true WHERE id = 1`)
+		return err
+	})
+}
+
+// unfreeze lets writes go on every shard of both maps, from maps of
+// minVersion on.
+func (r *run) unfreeze(ctx context.Context, minVersion int64) error {
+	for _, p := range r.all {
+		if _, err := p.Exec(ctx, `UPDATE shard_fence SET frozen = false,
+			min_version = GREATEST(min_version, $1) WHERE id = 1`, minVersion); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// moveOutbox moves the queued invalidations of moving users to their new
+// shard: the trust of the new shard must wait for them (see store.View).
+func (r *run) moveOutbox(ctx context.Context) error {
+	for i, src := range r.olds {
+		q, _ := src.Query(ctx, `SELECT user_id, version, queued_at FROM cache_outbox`)
+		type entry struct {
+			id, version int64
+			at          time.Time
+		}
+		byNew := map[int][]entry{}
+		var e entry
+		if _, err := pgx.ForEachRow(q, []any{&e.id, &e.version, &e.at}, func() error {
+			if t, moves := r.moves(i, e.id); moves {
+				byNew[t] = append(byNew[t], e)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for t, es := range byNew {
+			for _, e := range es {
+				if _, err := r.news[t].Exec(ctx, `INSERT INTO cache_outbox (user_id, version, queued_at)
+					VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, e.id, e.version, e.at); err != nil {
+					return err
+				}
+				if _, err := src.Exec(ctx, `DELETE FROM cache_outbox WHERE user_id = $1 AND version = $2`, e.id, e.version); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// rangeSum is the count and checksum of one moved range on one side.
+type rangeSum struct {
+	n   int64
+	sum string
+}
+
+// verify compares every moved range (old shard i → new shard t): the number
+// of rows the old shard answers for that should move there (from its ids),
+// the rows recorded as moving, and the count and checksum of those rows on
+// both sides. It returns "" when all agree, else what differed.
+func (r *run) verify(ctx context.Context) (string, error) {
+	var diffs []string
+	for i, src := range r.olds {
+		want := make([]int64, len(r.to.DSNs))
+		if err := r.e.eachID(ctx, r.from.DSNs[i], func(id int64) {
+			if t, moves := r.moves(i, id); moves {
+				want[t]++
+			}
+		}); err != nil {
+			return "", err
+		}
+		from, err := sums(ctx, src, `SELECT m.target, count(*), coalesce(sum(`+rowHash+`), 0)::text
+			FROM reshard_move m JOIN users u ON u.id = m.id GROUP BY m.target`)
+		if err != nil {
+			return "", err
+		}
+		for t := range r.to.DSNs {
+			if want[t] == 0 && from[t].n == 0 {
+				continue
+			}
+			to, err := sums(ctx, r.news[t], `SELECT i.source, count(*), coalesce(sum(`+rowHash+`), 0)::text
+				FROM reshard_in i JOIN users u ON u.id = i.id WHERE i.source = $1 GROUP BY i.source`, i)
+			if err != nil {
+				return "", err
+			}
+			if want[t] != from[t].n || from[t] != to[i] {
+				diffs = append(diffs, fmt.Sprintf("%d→%d: %d to move, %d recorded (sum %s), %d arrived (sum %s)",
+					i, t, want[t], from[t].n, from[t].sum, to[i].n, to[i].sum))
+			}
+		}
+	}
+	return strings.Join(diffs, "; "), nil
+}
+
+func sums(ctx context.Context, p *pgxpool.Pool, sql string, args ...any) (map[int]rangeSum, error) {
+	q, _ := p.Query(ctx, sql, args...)
+	out := map[int]rangeSum{}
+	var k int
+	var s rangeSum
+	_, err := pgx.ForEachRow(q, []any{&k, &s.n, &s.sum}, func() error {
+		out[k] = s
+		return nil
+	})
+	return out, err
+}
+
+// carrySequence sets every new shard's version sequence past the highest of
+// the old ones: a moved user's next write must get a higher version than
+// any the cache may hold for it, or the cache would refuse it as older.
+func (r *run) carrySequence(ctx context.Context) error {
+	var top int64
+	for _, p := range r.olds {
+		var v int64
+		if err := p.QueryRow(ctx, `SELECT last_value FROM users_version_seq`).Scan(&v); err != nil {
+			return err
+		}
+		top = max(top, v)
+	}
+	for _, p := range r.news {
+		if _, err := p.Exec(ctx, `SELECT setval('users_version_seq',
+			GREATEST((SELECT last_value FROM users_version_seq), $1))`, top); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flip publishes the new map and records it, in one catalog transaction.
+func (r *run) flip(ctx context.Context) error {
+	st := r.st
+	st.Phase, st.Verified, st.Pause = shardmap.PhaseFlipped, "ok", time.Since(r.frozenAt)
+	err := pgx.BeginFunc(ctx, r.e.catalog, func(tx pgx.Tx) error {
+		if err := shardmap.Publish(ctx, tx, r.to); err != nil {
+			return err
+		}
+		return shardmap.SaveState(ctx, tx, st)
+	})
+	if err == nil {
+		r.st = st
+	}
+	return err
+}
+
+// release lets writes go on, by the new map only.
+func (r *run) release(ctx context.Context) error {
+	if err := r.unfreeze(ctx, r.to.Version); err != nil {
+		return err
+	}
+	if !r.frozenAt.IsZero() {
+		r.st.Pause = time.Since(r.frozenAt)
+	}
+	return nil
+}
+
+// cleanup removes the moved rows from their old shards, then the
+// reshard's tables and trigger everywhere.
+func (r *run) cleanup(ctx context.Context) error {
+	if err := r.e.hook("cleanup"); err != nil {
+		return err
+	}
+	for _, p := range r.olds {
+		if err := ddl(ctx, p, `DROP TRIGGER IF EXISTS reshard_note ON users`); err != nil {
+			return err
+		}
+		var there bool
+		if err := p.QueryRow(ctx, `SELECT to_regclass('reshard_move') IS NOT NULL`).Scan(&there); err != nil {
+			return err
+		}
+		for there {
+			_, err := p.Exec(ctx, `
+				WITH m AS (DELETE FROM reshard_move WHERE id IN (SELECT id FROM reshard_move LIMIT 5000) RETURNING id)
+				DELETE FROM users u USING m WHERE u.id = m.id`)
+			if err != nil {
+				return err
+			}
+			if err := p.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM reshard_move)`).Scan(&there); err != nil {
+				return err
+			}
+		}
+	}
+	for _, p := range r.all {
+		if err := ddl(ctx, p, dropShardSchema); err != nil {
+			return err
+		}
+	}
+	return nil
+}
