@@ -24,3 +24,15 @@ CREATE TABLE IF NOT EXISTS cache_outbox (
     queued_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (user_id, version)
 );
+
+-- The shard's fence against a shard map that has moved on (docs/sharding.md).
+-- Every write names the map version it was routed with and takes this row
+-- FOR KEY SHARE; a write from an older map than min_version, or any write
+-- while frozen (the cut-over of a reshard), is refused, and the api follows
+-- the map and tries again. Reads check min_version in the same statement.
+CREATE TABLE IF NOT EXISTS shard_fence (
+    id          int     PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    frozen      boolean NOT NULL DEFAULT false,
+    min_version bigint  NOT NULL DEFAULT 0
+);
+INSERT INTO shard_fence (id) VALUES (1) ON CONFLICT DO NOTHING;
