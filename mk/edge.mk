@@ -1,8 +1,9 @@
 # The edge's HTTP caching conformance: http-tests/cache-tests (the suite
 # behind cache-tests.fyi) against a freshly built edge on loopback.
 
-# The suite and its runner; on this project's machines beside the checkout.
-CACHE_TESTS ?= $(firstword $(wildcard ../shared/cache-tests ../../shared/cache-tests) ../shared/cache-tests)
+# The suite and its runner: on this project's machines beside the checkout
+# (or at /work/shared, where a clean clone elsewhere finds it).
+CACHE_TESTS ?= $(firstword $(wildcard ../shared/cache-tests ../../shared/cache-tests /work/shared/cache-tests) ../shared/cache-tests)
 # Floors (required and optimal tests passed): raised as the score rises.
 CONFORMANCE_REQUIRED ?= 150
 CONFORMANCE_OPTIMAL ?= 90
