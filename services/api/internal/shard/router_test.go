@@ -194,9 +194,6 @@ func ringShares(n, v, salt int) []float64 {
 // uneven a hash ring is for a few numbers of points per shard.
 // Run: go test -v -run Report ./services/api/internal/shard
 func TestReportBalanceAndMovement(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a report of many simulated requests, too long for make unit: make test runs it")
-	}
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "router\tN\tmin share\tmax share\tmax/min\tmoved N→N+1\tideal 1/(N+1)\tonly to new shard\t\n")

@@ -81,9 +81,6 @@ func TestLoopDetected(t *testing.T) {
 // shield can only take requests off the origin; that is what is checked.
 // Run: go test -v -run TestReportShieldOffload ./services/edge/internal/httpcache
 func TestReportShieldOffload(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a report of many simulated requests, too long for make unit: make test runs it")
-	}
 	const objects, requests, edges = 2000, 4000, 3
 	sizes := make([]int, objects)
 	rng := rand.New(rand.NewPCG(3, 5))

@@ -126,9 +126,6 @@ func (w *workload) run(p Policy, budget int64, warm int) replay {
 // them, and that no policy ever held more than the budget.
 // Run: go test -v -run TestReportHitRatio ./services/edge/internal/store
 func TestReportHitRatio(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a report of many simulated requests, too long for make unit: make test runs it")
-	}
 	const objects, requests, warm = 100_000, 1_000_000, 200_000
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
