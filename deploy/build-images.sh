@@ -2,7 +2,8 @@
 # Builds every image the stack and the tests need.
 #   IMAGES=local    no registry: a Debian base from debootstrap, stand-ins for
 #                   PostgreSQL, Redis and Prometheus from Debian's packages, a
-#                   Go builder from this machine's toolchain, modules vendored.
+#                   Go builder from this machine's toolchain; the services
+#                   compiled on the host and copied into their images.
 #   IMAGES=official a registry is reachable: official images, modules
 #                   downloaded inside the build.
 # Everything is incremental: present images are kept, Docker's layer cache
@@ -25,11 +26,17 @@ if [ "$IMAGES" = local ]; then
     fi
   done
   deploy/images/gobuilder/build.sh
-  # The build context carries the modules: HTTPS downloads inside builds
-  # are not possible here. The vendor folder lives only for the build, so
-  # host builds keep using the module cache.
-  go work vendor
-  trap 'rm -rf vendor' EXIT
+  # The binaries are compiled here on the host, where Go's build cache
+  # makes a rebuild after a small change take seconds instead of minutes
+  # in a fresh build container, and where the module cache already holds
+  # every module (HTTPS downloads inside builds are not possible here).
+  # The Dockerfile's build stage takes them from .build/bin when present;
+  # the folder lives only for the build.
+  trap 'rm -rf .build' EXIT
+  echo "compiling the services on the host"
+  rm -rf .build && mkdir -p .build/bin
+  CGO_ENABLED=0 GOOS=linux GOFLAGS=-trimpath go build -buildvcs=false -ldflags="-s -w" -o .build/bin/ \
+    ./services/api/cmd/api ./services/shardctl ./services/lb/cmd/lb ./services/edge/cmd/edge ./services/origin/cmd/origin
 fi
 
 echo "building service images (lb, api, edge, origin)"

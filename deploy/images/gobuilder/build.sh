@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the air-gapped stand-in for the official golang image: the Debian
 # base plus this machine's own Go toolchain (GOROOT of the host's `go`).
-# Modules come vendored in the build context (`go work vendor`), because
-# HTTPS from inside builds cannot be trusted here.
+# deploy/build-images.sh compiles the services on the host and hands the
+# binaries to the build stage, because HTTPS from inside builds cannot be
+# trusted here; this image is the stage's base.
 set -euo pipefail
 IMAGE="${GO_IMAGE:-scalelab/go:1.26}"
 BASE="${BASE_IMAGE:-scalelab/debian:bookworm}"
