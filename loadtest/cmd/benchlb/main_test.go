@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"scalelab/loadtest/internal/bench"
 	"scalelab/loadtest/internal/proc"
 )
 
@@ -64,16 +65,16 @@ func TestPeerConfigs(t *testing.T) {
 }
 
 func TestSummarize(t *testing.T) {
-	r := summarize("x", []measurement{
-		{requests: 100, elapsed: time.Second, p50: 3 * time.Millisecond, p99: 30 * time.Millisecond, upstreamConns: 2},
-		{requests: 300, elapsed: time.Second, p50: 1 * time.Millisecond, p99: 10 * time.Millisecond, upstreamConns: 0, errors: 1},
-		{requests: 200, elapsed: time.Second, p50: 2 * time.Millisecond, p99: 20 * time.Millisecond, upstreamConns: 4},
+	r := summarize("x", []bench.Measurement{
+		{Requests: 100, Elapsed: time.Second, P50: 3 * time.Millisecond, P99: 30 * time.Millisecond, Counted: 2},
+		{Requests: 300, Elapsed: time.Second, P50: 1 * time.Millisecond, P99: 10 * time.Millisecond, Counted: 0, Errors: 1},
+		{Requests: 200, Elapsed: time.Second, P50: 2 * time.Millisecond, P99: 20 * time.Millisecond, Counted: 4},
 	})
-	if r.rps != 200 || r.requests != 600 || r.errors != 1 {
-		t.Errorf("rps %v requests %d errors %d, want 200 600 1", r.rps, r.requests, r.errors)
+	if r.RPS != 200 || r.Requests != 600 || r.Errors != 1 {
+		t.Errorf("rps %v requests %d errors %d, want 200 600 1", r.RPS, r.Requests, r.Errors)
 	}
-	if r.p50 != 2*time.Millisecond || r.p99 != 20*time.Millisecond {
-		t.Errorf("p50 %v p99 %v, want the medians 2ms and 20ms", r.p50, r.p99)
+	if r.P50 != 2*time.Millisecond || r.P99 != 20*time.Millisecond {
+		t.Errorf("p50 %v p99 %v, want the medians 2ms and 20ms", r.P50, r.P99)
 	}
 	if r.connsPerReq != 0.01 {
 		t.Errorf("conns/req %v, want 6/600", r.connsPerReq)
