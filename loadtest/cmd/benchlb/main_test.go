@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"scalelab/loadtest/internal/bench"
-	"scalelab/loadtest/internal/proc"
 )
 
 func noPath(string) (string, error) { return "", errors.New("not in PATH") }
@@ -83,17 +81,20 @@ func TestSummarize(t *testing.T) {
 
 // The backend answers with its name and counts connections, not requests.
 func TestBackendCountsConnections(t *testing.T) {
-	addrs, err := proc.FreeAddrs(2)
+	// Bound before serving: the requests below wait in the listeners'
+	// queues if they come first, so nothing waits for the server to start.
+	b, err := listenBackend("backend-9", "127.0.0.1:0", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	addrs := []string{b.trafficLn.Addr().String(), b.adminLn.Addr().String()}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- serveBackend(ctx, []string{"backend-9", addrs[0], addrs[1]}) }()
+	go func() { done <- b.serve(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("serveBackend: %v", err)
+			t.Errorf("serve: %v", err)
 		}
 	})
 	var client *http.Client
@@ -108,18 +109,6 @@ func TestBackendCountsConnections(t *testing.T) {
 		if resp.Header.Get("X-Served-By") != "backend-9" || string(body) != "hello from backend-9\n" {
 			t.Fatalf("got %q, X-Served-By %q", body, resp.Header.Get("X-Served-By"))
 		}
-	}
-	// Wait for the listener.
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.Dial("tcp", addrs[0])
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	before, err := backendConns(t.Context(), addrs[1])
 	if err != nil {
