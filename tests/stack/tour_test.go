@@ -25,7 +25,8 @@ import (
 //
 // What is translated, and only that: the user's ports (localhost:8000...)
 // to this stack's, `docker compose` to the Compose here, the container
-// names scalelab_X_1 to this project's, the cookie jar to a temporary
+// names scalelab_X_1 to this project's, `exec` to `exec -T` (no terminal
+// here), the cookie jar to a temporary
 // file, `make up` to `make -o images up` (the images were built before the
 // tests), and `open URL` to a curl of the URL.
 func TestTour(t *testing.T) {
@@ -130,6 +131,8 @@ func (s *stack) translate(t *testing.T, cmd, jar string) string {
 		}
 		return "localhost:" + ports[v]
 	})
+	// exec -T: a user's terminal is a TTY, the test's is not.
+	cmd = strings.ReplaceAll(cmd, "docker compose exec ", "docker compose exec -T ")
 	cmd = strings.ReplaceAll(cmd, "docker compose ", strings.Join(s.compose, " ")+" ")
 	cmd = containerName.ReplaceAllStringFunc(cmd, func(m string) string {
 		return s.containerOne(t, containerName.FindStringSubmatch(m)[1])
