@@ -93,7 +93,7 @@ ps: ## show the containers and their health
 # Both print a summary (what ran, passed, failed, was skipped) and their
 # duration; docs/tests.md says what each runs.
 .PHONY: unit
-unit: ## unit tests of every module with the race detector, no containers (about a minute)
+unit: ## go vet, then the unit tests of every module with the race detector; no build tag, so no container (a few minutes)
 	tests/run.sh unit
 
 .PHONY: fuzz
@@ -101,7 +101,7 @@ fuzz: ## fuzz every Fuzz target, FUZZ_TIME each (10s) and FuzzParseRequest FUZZ_
 	tests/fuzz.sh
 
 .PHONY: test
-test: images ## every test: `make unit`, then integration (testcontainers) and whole-stack, one package at a time
+test: images ## every test: `make unit`, then the `containers`-tagged ones (testcontainers, whole stack), one package at a time
 	tests/run.sh all
 
 .PHONY: bench-api

@@ -11,7 +11,7 @@ dashboards: ## write deploy/grafana/dashboards/*.json (and the offline view's li
 
 .PHONY: rules-test
 rules-test: ## check the Prometheus config and run the rule tests (promtool test rules, in the Prometheus image)
-	go test -count=1 -run 'Promtool|EveryMetricNamed' ./tests/dashboards
+	go test -count=1 -tags containers -run 'Promtool|EveryMetricNamed' ./tests/dashboards
 
 .PHONY: dashboards-png
 dashboards-png: chromium ## render every panel of the running stack's dashboards to PNG (DASHBOARDS_RANGE=15m, into DASHBOARDS_PNG_DIR=dashboards-png)

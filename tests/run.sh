@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs the tests of every module of go.work (docs/tests.md):
-#   tests/run.sh unit   go vet, then `go test -short -race`: no container
-#                       starts (the shared container helpers skip under
-#                       -short); a minute or so.
-#   tests/run.sh all    the same, then every test that skipped under -short
-#                       saying "make test runs it" (those that need
-#                       containers, and any too long for make unit), one
-#                       package at a time (two packages of containers at
-#                       once on two cores starve each other), the whole-stack
-#                       package under the stack lock.
+#   tests/run.sh unit   go vet (without and with the build tags, so that
+#                       tagged files are vetted too), then `go test -race`
+#                       without tags: no container starts, since every test
+#                       file that needs one is built only with the
+#                       `containers` tag; a few minutes.
+#   tests/run.sh all    the same, then the tests of the `containers`-tagged
+#                       files, one package at a time (two packages of
+#                       containers at once on two cores starve each other),
+#                       the whole-stack package under the stack lock.
 # Either ends with a summary (tests/internal/testsum): what ran, passed,
 # failed and was skipped, and how long it took.
 set -uo pipefail
@@ -23,23 +23,29 @@ sum=$out/testsum
 mapfile -t modules < <(go list -m -f '{{.Dir}}' | sed "s|^$PWD|.|; s|\$|/...|")
 echo "== go vet ${modules[*]}"
 go vet "${modules[@]}" || exit 1
+# containers: make test's; experiments and swarm: make test-experiments' and
+# make test-swarm's.
+echo "== go vet -tags containers,experiments,swarm"
+go vet -tags containers,experiments,swarm "${modules[@]}" || exit 1
 
-echo "== unit: go test -short -race (no containers)"
+echo "== unit: go test -race (no tags: no containers)"
 status=0
-go test -short -race -count=1 -timeout 10m -json "${modules[@]}" | "$sum" record "$out/unit.json" || status=1
+go test -race -count=1 -timeout 10m -json "${modules[@]}" | "$sum" record "$out/unit.json" || status=1
 if [ "$mode" = unit ] || [ "$status" != 0 ]; then
   "$sum" report -since "$start" unit="$out/unit.json" || status=1
   exit "$status"
 fi
 
+# Only the tests of the tagged files: the package's others ran just above.
+tagged=$("$sum" tagged containers "${modules[@]}") || exit 1
 touch "$out/containers.json"
 while IFS=$'\t' read -r pkg tests; do
   lock=()
   case $pkg in */tests/stack) lock=(flock /tmp/scalelab-stack.lock) ;; esac
   echo "== containers: $pkg $tests"
-  "${lock[@]}" go test -count=1 -timeout 30m -json -run "$tests" "$pkg" |
+  "${lock[@]}" go test -tags containers -count=1 -timeout 30m -json -run "$tests" "$pkg" |
     "$sum" record "$out/package.json" || status=1
   cat "$out/package.json" >>"$out/containers.json"
-done < <("$sum" deferred "$out/unit.json" | sort)
+done <<<"$tagged"
 "$sum" report -since "$start" unit="$out/unit.json" containers="$out/containers.json" || status=1
 exit "$status"

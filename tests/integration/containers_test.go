@@ -1,3 +1,5 @@
+//go:build containers
+
 package integration
 
 import (
@@ -13,17 +15,6 @@ import (
 	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 )
-
-// needsContainers skips t under -short: `make unit` runs `go test -short`
-// and starts no container; `make test` runs the tests skipped here
-// afterwards, one package at a time, and its summary counts them by this
-// message.
-func needsContainers(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("needs containers: skipped by -short (make unit); make test runs it")
-	}
-}
 
 // image names a project image as `make images` tags it.
 func image(service string) string {
@@ -41,7 +32,6 @@ func image(service string) string {
 // containers find each other by alias.
 func newNetwork(t *testing.T) *testcontainers.DockerNetwork {
 	t.Helper()
-	needsContainers(t)
 	nw, err := network.New(context.Background())
 	testcontainers.CleanupNetwork(t, nw)
 	if err != nil {
@@ -54,7 +44,6 @@ func newNetwork(t *testing.T) *testcontainers.DockerNetwork {
 // admin port answers waitPath. It returns the host URL of the traffic port.
 func startService(t *testing.T, nw *testcontainers.DockerNetwork, service, alias, waitPath string, env map[string]string) string {
 	t.Helper()
-	needsContainers(t)
 	ctx := context.Background()
 	vars := map[string]string{"LISTEN_ADDR": ":8080", "ADMIN_ADDR": ":9100", "LOG_LEVEL": "warn"}
 	for k, v := range env {

@@ -1,3 +1,5 @@
+//go:build containers
+
 package integration
 
 // The load balancer's promises under failure, checked on containers: the

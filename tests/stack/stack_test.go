@@ -1,3 +1,5 @@
+//go:build containers
+
 // Package stack brings the whole compose topology up, under its own project
 // name and host ports so it never touches a stack the user runs, and checks
 // what a user of the lab would see.

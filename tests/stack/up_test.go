@@ -1,3 +1,5 @@
+//go:build containers
+
 package stack
 
 import (
@@ -47,9 +49,6 @@ type stack struct {
 // startStack returns the shared stack as `make up` leaves it.
 func startStack(t *testing.T) *stack {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs containers: skipped by -short (make unit); make test runs it")
-	}
 	if shared.err != nil {
 		t.Fatalf("the stack did not come up for an earlier test: %v", shared.err)
 	}

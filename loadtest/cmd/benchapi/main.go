@@ -31,15 +31,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"scalelab/loadtest/internal/bench"
 	"scalelab/loadtest/internal/proc"
 )
 
@@ -47,32 +46,19 @@ import (
 // ends. A normal run takes a minute or two.
 const runCap = 10 * time.Minute
 
-func main() {
-	// Ctrl-C cancels the run; the deferred cleanups in run then stop the
-	// replicas and remove the containers. stop() restores the default
-	// handler, so a second Ctrl-C kills benchapi at once.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() { <-ctx.Done(); stop() }()
+var command = bench.Command{Name: "benchapi", Stopped: "replicas stopped and containers removed", TookNote: " (cleanup included)"}
 
-	start := time.Now()
-	err := run(ctx, os.Getenv, os.Stdout, os.Stderr)
-	if err != nil && ctx.Err() != nil { // by now the replicas and containers are gone
-		fmt.Fprintln(os.Stderr, "benchapi: interrupted; replicas stopped and containers removed")
-		os.Exit(130)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "benchapi: %v\n", err)
-		os.Exit(1)
-	}
-	fmt.Printf("\nbenchapi took %s in all (cleanup included)\n", time.Since(start).Round(time.Second))
+func main() {
+	command.Main(func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+		return run(ctx, os.Getenv, stdout, stderr)
+	})
 }
 
 func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, runCap)
 	defer cancel()
 	t0 := time.Now()
-	progress := func(format string, args ...any) { fmt.Fprintf(stderr, "benchapi: "+format+"\n", args...) }
+	progress := command.Progress(stderr)
 	pgImage := envOr(getenv, "POSTGRES_IMAGE", "postgres:15-bookworm")
 	redisImage := envOr(getenv, "REDIS_IMAGE", "redis:7-bookworm")
 
@@ -115,34 +101,38 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	// default (8).
 	rdb := redis.NewClient(&redis.Options{Addr: d.redisAddr})
 	defer rdb.Close()
-	var shards []*pgxpool.Pool
+	shards, err := openShards(ctx, d.shardDSNs, 8)
 	defer func() {
 		for _, p := range shards {
 			p.Close()
 		}
 	}()
-	for _, dsn := range d.shardDSNs {
-		cfg, err := pgxpool.ParseConfig(dsn)
-		if err != nil {
-			return err
-		}
-		cfg.MaxConns = 8
-		p, err := pgxpool.NewWithConfig(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		shards = append(shards, p)
+	if err != nil {
+		return err
 	}
 
 	s := summary{
 		machine: fmt.Sprintf("Machine: %d CPUs (runtime.NumCPU), %s %s/%s%s; images %s and %s; "+
 			"load generator, 4 api processes, PostgreSQL and Redis all share these CPUs over loopback",
-			runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, loadAverage(), pgImage, redisImage),
+			runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, bench.LoadAverage(), pgImage, redisImage),
 		setup: time.Since(t0),
 	}
 	t1 := time.Now()
 	fmt.Fprintln(stdout, s.machine)
+	if err := measure(ctx, stdout, progress, &s, cacheAside, noCache, rdb, shards); err != nil {
+		return err
+	}
+	s.run = time.Since(t1)
+	writeMarkdown(stdout, s)
+	progress("stopping the replicas and removing the containers")
+	return nil
+}
 
+// measure runs the four measurements in turn, printing each as it ends,
+// into s.
+func measure(ctx context.Context, stdout io.Writer, progress func(string, ...any), s *summary,
+	cacheAside []*replica, noCache *replica, rdb *redis.Client, shards []*pgxpool.Pool) error {
+	var err error
 	progress("hit path")
 	if s.hit, err = hitPath(ctx, cacheAside[0], rdb); err != nil {
 		return fmt.Errorf("hit path: %w", err)
@@ -166,11 +156,27 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return fmt.Errorf("hit ratio: %w", err)
 	}
 	printWindows(stdout, s.windows, len(cacheAside))
-
-	s.run = time.Since(t1)
-	writeMarkdown(stdout, s)
-	progress("stopping the replicas and removing the containers")
 	return nil
+}
+
+// openShards opens one pgx pool per shard DSN, each of at most maxConns
+// connections; on error the pools already open are returned too, for the
+// caller to close.
+func openShards(ctx context.Context, dsns []string, maxConns int32) ([]*pgxpool.Pool, error) {
+	var pools []*pgxpool.Pool
+	for _, dsn := range dsns {
+		cfg, err := pgxpool.ParseConfig(dsn)
+		if err != nil {
+			return pools, err
+		}
+		cfg.MaxConns = maxConns
+		p, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			return pools, err
+		}
+		pools = append(pools, p)
+	}
+	return pools, nil
 }
 
 // startFleet starts three cache-aside replicas and one with
@@ -215,16 +221,6 @@ func startFleet(ctx context.Context, bin, logDir string, d *deps, progress func(
 		}
 	}
 	return cacheAside, noCache, nil
-}
-
-// loadAverage is ", load average 0.42" on Linux, "" elsewhere: other work
-// on the machine moves every number here, so the note says how busy it was.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
-		return ", load average " + f[0] + " before measuring"
-	}
-	return ""
 }
 
 func envOr(getenv func(string) string, name, def string) string {

@@ -158,14 +158,3 @@ func TestHeaderCountAndWindowRatio(t *testing.T) {
 		t.Errorf("empty window ratio = %v", got)
 	}
 }
-
-func TestRatio(t *testing.T) {
-	for _, tt := range []struct {
-		a, b float64
-		want string
-	}{{1, 4, "0.25x"}, {9, 3, "3.00x"}, {1, 0, "-"}} {
-		if got := ratio(tt.a, tt.b); got != tt.want {
-			t.Errorf("ratio(%v, %v) = %q, want %q", tt.a, tt.b, got, tt.want)
-		}
-	}
-}

@@ -8,18 +8,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"scalelab/loadtest/internal/bench"
 )
-
-// ms prints a latency in milliseconds, the unit the lab uses everywhere.
-func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
-
-// ratio prints a/b as "0.25x"; "-" when b is zero (nothing to compare to).
-func ratio(a, b float64) string {
-	if b == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.2fx", a/b)
-}
 
 // printComparison prints one path's two sides and their ratios. req/s
 // below 1x and latencies above 1x are what the api adds to the bare
@@ -29,10 +20,10 @@ func printComparison(w io.Writer, title string, c comparison) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\tn\treq/s\tp50\tp99\terrors\t")
 	for _, r := range []result{c.api, c.direct} {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%d\t\n", r.label, r.n, r.rps(), ms(r.p50), ms(r.p99), r.errors)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%d\t\n", r.label, r.n, r.rps(), bench.Ms(r.p50), bench.Ms(r.p99), r.errors)
 	}
-	fmt.Fprintf(tw, "api / direct\t\t%s\t%s\t%s\t\t\n", ratio(c.api.rps(), c.direct.rps()),
-		ratio(float64(c.api.p50), float64(c.direct.p50)), ratio(float64(c.api.p99), float64(c.direct.p99)))
+	fmt.Fprintf(tw, "api / direct\t\t%s\t%s\t%s\t\t\n", bench.Ratio(c.api.rps(), c.direct.rps()),
+		bench.Ratio(float64(c.api.p50), float64(c.direct.p50)), bench.Ratio(float64(c.api.p99), float64(c.direct.p99)))
 	tw.Flush()
 	fmt.Fprintln(w, c.note)
 }
@@ -120,10 +111,10 @@ func writeMarkdown(w io.Writer, s summary) {
 	fmt.Fprintln(w, "\n| make bench-api | through the api | direct | api / direct |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|")
 	row := func(name string, c comparison, direct string) {
-		fmt.Fprintf(w, "| %s, req/s | %.0f | %.0f (%s) | %s |\n", name, c.api.rps(), c.direct.rps(), direct, ratio(c.api.rps(), c.direct.rps()))
+		fmt.Fprintf(w, "| %s, req/s | %.0f | %.0f (%s) | %s |\n", name, c.api.rps(), c.direct.rps(), direct, bench.Ratio(c.api.rps(), c.direct.rps()))
 		fmt.Fprintf(w, "| %s, p50 / p99 | %s / %s | %s / %s | %s / %s |\n", name,
-			ms(c.api.p50), ms(c.api.p99), ms(c.direct.p50), ms(c.direct.p99),
-			ratio(float64(c.api.p50), float64(c.direct.p50)), ratio(float64(c.api.p99), float64(c.direct.p99)))
+			bench.Ms(c.api.p50), bench.Ms(c.api.p99), bench.Ms(c.direct.p50), bench.Ms(c.direct.p99),
+			bench.Ratio(float64(c.api.p50), float64(c.direct.p50)), bench.Ratio(float64(c.api.p99), float64(c.direct.p99)))
 	}
 	row(fmt.Sprintf("hit path (1 replica, ids 1-%d cached, c=%d, n=%d)", hotIDs, concurrency, hitRequests), s.hit, "Redis GET")
 	row(fmt.Sprintf("miss path (CACHE_STRATEGY=none, ids 1-%d, c=%d, n=%d)", seedUsers, concurrency, missRequests), s.miss, "pgx SELECT")

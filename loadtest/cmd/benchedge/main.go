@@ -27,21 +27,17 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"scalelab/loadtest/internal/loadgen"
+	"scalelab/loadtest/internal/bench"
 	"scalelab/loadtest/internal/proc"
 )
 
@@ -51,53 +47,9 @@ const runCap = 10 * time.Minute
 // cacheBytes is every cache's memory budget.
 const cacheBytes = 256 << 20
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	start := time.Now()
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	if err != nil && ctx.Err() != nil {
-		fmt.Fprintln(os.Stderr, "benchedge: interrupted; every process it started is stopped")
-		os.Exit(130)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "benchedge: %v\n", err)
-		os.Exit(1)
-	}
-	fmt.Printf("\nbenchedge took %s in all\n", time.Since(start).Round(time.Second))
-}
+var command = bench.Command{Name: "benchedge", Stopped: "every process it started is stopped"}
 
-// options are the command line flags.
-type options struct {
-	concurrency int
-	duration    time.Duration
-	rounds      int
-	warmup      time.Duration
-}
-
-func parseFlags(args []string, stderr io.Writer) (options, error) {
-	fs := flag.NewFlagSet("benchedge", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o options
-	fs.IntVar(&o.concurrency, "c", 32, "concurrent keep-alive connections of the load generator")
-	fs.DurationVar(&o.duration, "d", 3*time.Second, "length of one measurement")
-	fs.IntVar(&o.rounds, "rounds", 3, "measurements per target and object, interleaved")
-	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load per target and object before the first round")
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	switch {
-	case o.concurrency < 1 || o.concurrency > loadgen.MaxConcurrency:
-		return o, fmt.Errorf("-c must be between 1 and %d", loadgen.MaxConcurrency)
-	case o.duration < 100*time.Millisecond || o.duration > time.Minute:
-		return o, fmt.Errorf("-d must be between 100ms and 1m")
-	case o.rounds < 1 || o.rounds > 20:
-		return o, fmt.Errorf("-rounds must be between 1 and 20")
-	case o.warmup < 0 || o.warmup > time.Minute:
-		return o, fmt.Errorf("-warmup must be between 0 and 1m")
-	}
-	return o, nil
-}
+func main() { command.Main(run) }
 
 // objects are the two sizes measured: a small asset and an image-sized one.
 var objects = []struct {
@@ -111,18 +63,20 @@ var objects = []struct {
 
 // target is one cache, measured on each object.
 type target struct {
-	name   string
-	base   string // http://addr
-	pgid   int    // process group of the cache, for its CPU time
-	isHit  func(h http.Header) bool
-	rounds map[string][]measurement // by object path
+	name  string
+	base  string     // http://addr
+	owner *proc.Proc // the cache's process
+	isHit func(h http.Header) bool
 }
 
 // origin serves the objects and counts the requests it gets.
 type origin struct {
 	requests atomic.Int64
 	bodies   map[string][]byte
+	srv      *http.Server
 }
+
+func (o *origin) Close() error { return o.srv.Close() }
 
 func (o *origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	o.requests.Add(1)
@@ -138,16 +92,16 @@ func (o *origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	opts, err := parseFlags(args, stderr)
+	opts, err := bench.ParseFlags("benchedge", "per target and object", args, stderr)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, runCap)
 	defer cancel()
-	progress := func(format string, args ...any) { fmt.Fprintf(stderr, "benchedge: "+format+"\n", args...) }
+	progress := command.Progress(stderr)
 
-	varnishBin, nginxBin, err := findPeers(execLookPath, "/usr/sbin")
-	if err != nil {
+	var bins binaries
+	if bins.varnishd, bins.nginx, err = findPeers(execLookPath, "/usr/sbin"); err != nil {
 		return err
 	}
 	root, err := proc.WorkspaceRoot(".")
@@ -159,30 +113,64 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	// nginx's cache lives in files: on a tmpfs they are memory too, as the
-	// other two caches' objects are.
-	cacheDir, err := os.MkdirTemp(tmpfsDir(), "benchedge-nginx-")
+	cacheDir, err := nginxCacheDir()
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(cacheDir)
-	// nginx's workers write it, and run as another user when started by root.
-	if err := os.Chmod(cacheDir, 0o777); err != nil {
-		return err
-	}
 
 	progress("building the edge")
-	edgeBin, err := proc.Build(ctx, root, tmp, "services/edge/cmd/edge")
+	if bins.edge, err = proc.Build(ctx, root, tmp, "services/edge/cmd/edge"); err != nil {
+		return err
+	}
+
+	o, originAddr, err := startOrigin()
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	var all proc.Group
+	defer func() { all.Stop() }()
+	progress("starting the edge, Varnish and nginx on 127.0.0.1 in front of an origin on %s", originAddr)
+	targets, err := startCaches(ctx, &all, tmp, cacheDir, bins, originAddr)
 	if err != nil {
 		return err
 	}
 
-	addrs, err := proc.FreeAddrs(4)
+	fmt.Fprintf(stdout, "Machine: %d CPUs, %s %s/%s%s; %s; %s. Load generator (Go net/http client, c=%d keep-alive connections) "+
+		"and caches share these CPUs over loopback; the origin runs inside the load generator and is not asked during the measurements.\n",
+		runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, bench.LoadAverage(),
+		toolVersion(bins.varnishd, "-V"), toolVersion(bins.nginx, "-v"), opts.Concurrency)
+
+	tables, err := measureObjects(ctx, opts, targets, o, progress)
 	if err != nil {
 		return err
 	}
-	edgeAddr, edgeAdmin, varnishAddr, nginxAddr := addrs[0], addrs[1], addrs[2], addrs[3]
+	printReport(stdout, tables, opts)
+	progress("stopping every process it started")
+	return nil
+}
 
+// binaries are the caches benchedge runs.
+type binaries struct{ edge, varnishd, nginx string }
+
+// nginxCacheDir makes the directory of nginx's cache files: on a tmpfs
+// they are memory too, as the other two caches' objects are.
+func nginxCacheDir() (string, error) {
+	dir, err := os.MkdirTemp(tmpfsDir(), "benchedge-nginx-")
+	if err != nil {
+		return "", err
+	}
+	// nginx's workers write it, and run as another user when started by root.
+	if err := os.Chmod(dir, 0o777); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// startOrigin serves the objects on a loopback port of this process.
+func startOrigin() (*origin, string, error) {
 	o := &origin{bodies: map[string][]byte{}}
 	for _, obj := range objects {
 		b := make([]byte, obj.size)
@@ -193,17 +181,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	srv := &http.Server{Handler: o, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	originAddr := ln.Addr().String()
+	o.srv = &http.Server{Handler: o, ReadHeaderTimeout: 5 * time.Second}
+	go o.srv.Serve(ln)
+	return o, ln.Addr().String(), nil
+}
 
-	var all proc.Group
-	defer func() { all.Stop() }()
-	progress("starting the edge, Varnish and nginx on 127.0.0.1 in front of an origin on %s", originAddr)
-	edge, err := proc.Start("edge", tmp, edgeBin, nil, map[string]string{
+// startCaches starts the three caches in front of the origin, adds each
+// process to all, and returns them as targets once each answers and holds
+// both objects.
+func startCaches(ctx context.Context, all *proc.Group, dir, cacheDir string, bins binaries, originAddr string) ([]*target, error) {
+	addrs, err := proc.FreeAddrs(4)
+	if err != nil {
+		return nil, err
+	}
+	edgeAddr, edgeAdmin, varnishAddr, nginxAddr := addrs[0], addrs[1], addrs[2], addrs[3]
+	edge, err := all.Start("edge", dir, bins.edge, nil, map[string]string{
 		"ORIGIN_URL":       "http://" + originAddr,
 		"LISTEN_ADDR":      edgeAddr,
 		"ADMIN_ADDR":       edgeAdmin,
@@ -215,66 +209,41 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"LOG_LEVEL": "warn",
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	all = append(all, edge)
-
-	vcl, err := varnishVCL(originAddr)
+	varnish, err := startVarnish(all, dir, bins.varnishd, varnishAddr, originAddr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	vclPath := filepath.Join(tmp, "bench.vcl")
-	if err := os.WriteFile(vclPath, []byte(vcl), 0o644); err != nil {
-		return err
-	}
-	varnish, err := proc.Start("varnish", tmp, varnishBin, varnishArgs(tmp, varnishAddr, vclPath, cacheBytes), nil)
+	nginx, err := startNginx(all, dir, cacheDir, bins.nginx, nginxAddr, originAddr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	all = append(all, varnish)
 
-	nginxConf := filepath.Join(tmp, "nginx.conf")
-	if err := os.WriteFile(nginxConf, []byte(nginxConfig(tmp, cacheDir, nginxAddr, originAddr, cacheBytes)), 0o644); err != nil {
-		return err
-	}
-	nginxArgs := []string{"-p", tmp, "-e", filepath.Join(tmp, "nginx-error.log"), "-c", nginxConf}
-	if err := checkConfig(nginxBin, append(nginxArgs, "-t", "-q")...); err != nil {
-		return err
-	}
-	nginx, err := proc.Start("nginx", tmp, nginxBin, append(nginxArgs, "-g", "daemon off;"), nil)
-	if err != nil {
-		return err
-	}
-	all = append(all, nginx)
-
+	xCacheHit := func(h http.Header) bool { return h.Get("X-Cache") == "HIT" }
 	targets := []*target{
-		{name: "edge (ours)", base: "http://" + edgeAddr, isHit: func(h http.Header) bool { return h.Get("X-Cache") == "HIT" }},
-		{name: "Varnish", base: "http://" + varnishAddr, isHit: func(h http.Header) bool {
+		{name: "edge (ours)", base: "http://" + edgeAddr, owner: edge, isHit: xCacheHit},
+		{name: "Varnish", base: "http://" + varnishAddr, owner: varnish, isHit: func(h http.Header) bool {
 			return len(strings.Fields(h.Get("X-Varnish"))) == 2 // a hit names the request that stored it too
 		}},
-		{name: "nginx proxy_cache", base: "http://" + nginxAddr, isHit: func(h http.Header) bool { return h.Get("X-Cache") == "HIT" }},
+		{name: "nginx proxy_cache", base: "http://" + nginxAddr, owner: nginx, isHit: xCacheHit},
 	}
-	owner := map[string]*proc.Proc{"edge (ours)": edge, "Varnish": varnish, "nginx proxy_cache": nginx}
 	for _, t := range targets {
-		p := owner[t.name]
-		if err := p.WaitHTTP(ctx, t.base+objects[0].path, 20*time.Second); err != nil {
-			return err
+		if err := t.owner.WaitHTTP(ctx, t.base+objects[0].path, 20*time.Second); err != nil {
+			return nil, err
 		}
-		t.pgid = p.Pid() // each child leads its own process group
-		t.rounds = map[string][]measurement{}
 		for _, obj := range objects {
 			if err := fill(ctx, t, obj.path); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
+	return targets, nil
+}
 
-	machine := fmt.Sprintf("Machine: %d CPUs, %s %s/%s%s; %s; %s. Load generator (Go net/http client, c=%d keep-alive connections) "+
-		"and caches share these CPUs over loopback; the origin runs inside the load generator and is not asked during the measurements.",
-		runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, loadAverage(),
-		toolVersion(varnishBin, "-V"), toolVersion(nginxBin, "-v"), opts.concurrency)
-	fmt.Fprintln(stdout, machine)
-
+// measureObjects measures every target on every object in interleaved
+// rounds, and returns one table per object, the targets in their order.
+func measureObjects(ctx context.Context, opts bench.Options, targets []*target, o *origin, progress func(string, ...any)) ([]objectTable, error) {
 	type job struct {
 		t    *target
 		path string
@@ -285,37 +254,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			jobs = append(jobs, job{t, obj.path})
 		}
 	}
-	if opts.warmup > 0 {
-		progress("warming up each target for %s per object", opts.warmup)
-		for _, j := range jobs {
-			if _, err := measure(ctx, j.t, j.path, opts.concurrency, opts.warmup, o); err != nil {
-				return fmt.Errorf("%s: %w", j.t.name, err)
-			}
+	originRequests := func(context.Context) (int64, error) { return o.requests.Load(), nil }
+	rounds, err := bench.Interleave(ctx, opts, len(jobs), func(round int) {
+		if round == 0 {
+			progress("warming up each target for %s per object", opts.Warmup)
+		} else {
+			progress("round %d of %d (%d targets x %d objects x %s)", round, opts.Rounds, len(targets), len(objects), opts.Duration)
 		}
-	}
-	for r := range opts.rounds {
-		progress("round %d of %d (%d targets x %d objects x %s)", r+1, opts.rounds, len(targets), len(objects), opts.duration)
-		for i := range jobs {
-			j := jobs[(i+r)%len(jobs)] // rotate the order each round
-			m, err := measure(ctx, j.t, j.path, opts.concurrency, opts.duration, o)
-			if err != nil {
-				return fmt.Errorf("%s: %w", j.t.name, err)
-			}
-			j.t.rounds[j.path] = append(j.t.rounds[j.path], m)
+	}, func(ctx context.Context, i int, d time.Duration) (bench.Measurement, error) {
+		j := jobs[i]
+		// Each child leads its own process group: its pid is the group's.
+		m, err := bench.Measure(ctx, bench.Target{URL: j.t.base + j.path, PGID: j.t.owner.Pid(), Counter: originRequests}, opts.Concurrency, d)
+		if err != nil {
+			return m, fmt.Errorf("%s: %w", j.t.name, err)
 		}
+		return m, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-
 	var tables []objectTable
 	for _, obj := range objects {
 		tb := objectTable{object: obj.name}
-		for _, t := range targets {
-			tb.rows = append(tb.rows, summarize(t.name, t.rounds[obj.path]))
+		for i, j := range jobs {
+			if j.path == obj.path {
+				tb.rows = append(tb.rows, bench.Summarize(j.t.name, rounds[i]))
+			}
 		}
 		tables = append(tables, tb)
 	}
-	printReport(stdout, tables, opts)
-	progress("stopping every process it started")
-	return nil
+	return tables, nil
 }
 
 // fill asks a target for an object until it answers from its cache (the
@@ -342,48 +310,6 @@ func fill(ctx context.Context, t *target, path string) error {
 	return fmt.Errorf("%s %s: still not a cache hit after 5 requests: the comparison would not measure hits", t.name, path)
 }
 
-// measurement is one closed-loop run against one target and object.
-type measurement struct {
-	requests, errors int
-	elapsed          time.Duration
-	p50, p99         time.Duration
-	originRequests   int64         // requests that reached the origin meanwhile (0: all hits)
-	cacheCPU         time.Duration // CPU time the cache's processes used meanwhile; -1 if unknown
-}
-
-func measure(ctx context.Context, t *target, path string, c int, d time.Duration, o *origin) (measurement, error) {
-	cpuBefore, cpuErr := proc.GroupCPU(t.pgid)
-	originBefore := o.requests.Load()
-	cfg := loadgen.DefaultConfig()
-	cfg.URLs = []string{t.base + path}
-	cfg.N = loadgen.MaxRequests // the duration ends each run
-	cfg.Concurrency = c
-	cfg.Duration = d
-	rep, err := loadgen.Run(ctx, cfg)
-	if err != nil {
-		return measurement{}, err
-	}
-	if ctx.Err() != nil {
-		return measurement{}, ctx.Err()
-	}
-	cacheCPU := time.Duration(-1)
-	if cpuErr == nil {
-		if cpuAfter, err := proc.GroupCPU(t.pgid); err == nil {
-			cacheCPU = cpuAfter - cpuBefore
-		}
-	}
-	msd := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
-	return measurement{
-		requests:       rep.Requests,
-		errors:         rep.Errors,
-		elapsed:        time.Duration(rep.ElapsedSec * float64(time.Second)),
-		p50:            msd(rep.LatencyMillis.P50),
-		p99:            msd(rep.LatencyMillis.P99),
-		originRequests: o.requests.Load() - originBefore,
-		cacheCPU:       cacheCPU,
-	}, nil
-}
-
 // tmpfsDir is /dev/shm when it is a writable directory, else the default
 // temporary directory.
 func tmpfsDir() string {
@@ -395,13 +321,4 @@ func tmpfsDir() string {
 		}
 	}
 	return os.TempDir()
-}
-
-// loadAverage is ", load average 0.42 before measuring" on Linux.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
-		return ", load average " + f[0] + " before measuring"
-	}
-	return ""
 }

@@ -2,10 +2,11 @@ package main
 
 import (
 	"errors"
-	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"scalelab/loadtest/internal/bench"
 )
 
 func TestFindPeersSaysHowToInstall(t *testing.T) {
@@ -40,30 +41,13 @@ func TestPeerConfigs(t *testing.T) {
 	}
 }
 
-func TestParseFlags(t *testing.T) {
-	if _, err := parseFlags([]string{"-c", "0"}, io.Discard); err == nil {
-		t.Error("-c 0 accepted")
-	}
-	o, err := parseFlags(nil, io.Discard)
-	if err != nil || o.concurrency != 32 || o.rounds != 3 {
-		t.Errorf("defaults %+v, %v", o, err)
-	}
-}
-
-func TestSummarizeAndReport(t *testing.T) {
-	r := summarize("x", []measurement{
-		{requests: 100, elapsed: time.Second, p50: time.Millisecond, p99: 3 * time.Millisecond, cacheCPU: 10 * time.Millisecond},
-		{requests: 300, elapsed: time.Second, p50: 2 * time.Millisecond, p99: 5 * time.Millisecond, cacheCPU: 30 * time.Millisecond, originRequests: 1},
-	})
-	if r.rps != 200 || r.cpuPerReq != 100*time.Microsecond || r.originRequests != 1 {
-		t.Errorf("summary %+v", r)
-	}
+func TestReport(t *testing.T) {
 	var b strings.Builder
 	printReport(&b, []objectTable{{object: "1 KiB", rows: []row{
-		{name: "edge (ours)", rps: 200, p99: time.Millisecond, cpuPerReq: 50 * time.Microsecond},
-		{name: "Varnish", rps: 100, p99: 2 * time.Millisecond, cpuPerReq: 100 * time.Microsecond},
-		{name: "nginx proxy_cache", rps: 400, p99: time.Millisecond, cpuPerReq: 25 * time.Microsecond, originRequests: 2},
-	}}}, options{rounds: 1, duration: time.Second})
+		{Name: "edge (ours)", RPS: 200, P99: time.Millisecond, CPUPerReq: 50 * time.Microsecond},
+		{Name: "Varnish", RPS: 100, P99: 2 * time.Millisecond, CPUPerReq: 100 * time.Microsecond},
+		{Name: "nginx proxy_cache", RPS: 400, P99: time.Millisecond, CPUPerReq: 25 * time.Microsecond, Counted: 2},
+	}}}, bench.Options{Rounds: 1, Duration: time.Second})
 	out := b.String()
 	for _, want := range []string{"ours/Varnish   2.00  0.50     0.50", "ours/nginx   0.50  1.00     2.00", "WARNING", "nginx proxy_cache: 2 origin requests"} {
 		if !strings.Contains(out, want) {

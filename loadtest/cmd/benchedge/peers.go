@@ -7,6 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"scalelab/loadtest/internal/bench"
+	"scalelab/loadtest/internal/proc"
 )
 
 var execLookPath = exec.LookPath
@@ -14,34 +17,14 @@ var execLookPath = exec.LookPath
 // installHint is the one line to run when a peer is missing.
 const installHint = "apt-get install varnish nginx-light (as root; `make bench-edge` installs them itself when run as root)"
 
-// findTool returns the path of a peer's binary. Debian installs both in
-// /usr/sbin, which a non-root PATH often lacks, so sbin is tried too.
-func findTool(name string, lookPath func(string) (string, error), sbin string) (string, error) {
-	if p, err := lookPath(name); err == nil {
-		return p, nil
-	}
-	p := filepath.Join(sbin, name)
-	if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-		return p, nil
-	}
-	return "", fmt.Errorf("%s not found", name)
-}
-
 // findPeers finds varnishd and nginx, or fails with a message that says
 // how to install what is missing.
 func findPeers(lookPath func(string) (string, error), sbin string) (varnishd, nginx string, err error) {
-	var missing []string
-	if varnishd, err = findTool("varnishd", lookPath, sbin); err != nil {
-		missing = append(missing, "varnishd")
+	p, err := bench.FindPeers(lookPath, sbin, "the edge", installHint, "varnishd", "nginx")
+	if err != nil {
+		return "", "", err
 	}
-	if nginx, err = findTool("nginx", lookPath, sbin); err != nil {
-		missing = append(missing, "nginx")
-	}
-	if len(missing) > 0 {
-		return "", "", fmt.Errorf("%s not installed: the edge is compared against Debian's packages; %s",
-			strings.Join(missing, " and "), installHint)
-	}
-	return varnishd, nginx, nil
+	return p[0], p[1], nil
 }
 
 // varnishVCL sends misses to the origin and otherwise keeps Varnish's
@@ -115,23 +98,39 @@ http {
 `, dir, cacheDir, listen, origin, cacheBytes>>20)
 }
 
-// checkConfig runs a peer's own configuration check, so a bad config says
-// why instead of timing out as "not ready".
-func checkConfig(name string, args ...string) error {
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
 // toolVersion is a peer's version line, e.g. "nginx/1.22.1".
 func toolVersion(bin string, args ...string) string {
-	out, _ := exec.Command(bin, args...).CombinedOutput()
-	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	line = strings.TrimPrefix(line, "nginx version: ")
+	line := strings.TrimPrefix(bench.ToolVersion(bin, args...), "nginx version: ")
 	if line == "" {
 		return filepath.Base(bin)
 	}
 	return line
+}
+
+// startVarnish writes the VCL into dir and starts varnishd in the
+// foreground, in all.
+func startVarnish(all *proc.Group, dir, bin, listen, originAddr string) (*proc.Proc, error) {
+	vcl, err := varnishVCL(originAddr)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "bench.vcl")
+	if err := os.WriteFile(path, []byte(vcl), 0o644); err != nil {
+		return nil, err
+	}
+	return all.Start("varnish", dir, bin, varnishArgs(dir, listen, path, cacheBytes), nil)
+}
+
+// startNginx writes nginx's config into dir, has nginx check it, and starts
+// it in the foreground, in all.
+func startNginx(all *proc.Group, dir, cacheDir, bin, listen, originAddr string) (*proc.Proc, error) {
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(nginxConfig(dir, cacheDir, listen, originAddr, cacheBytes)), 0o644); err != nil {
+		return nil, err
+	}
+	args := []string{"-p", dir, "-e", filepath.Join(dir, "nginx-error.log"), "-c", conf}
+	if err := bench.CheckConfig(bin, append(args, "-t", "-q")...); err != nil {
+		return nil, err
+	}
+	return all.Start("nginx", dir, bin, append(args, "-g", "daemon off;"), nil)
 }

@@ -22,44 +22,70 @@ func serveBackend(ctx context.Context, args []string) error {
 	if len(args) != 3 {
 		return fmt.Errorf("usage: benchlb backend NAME LISTEN_ADDR ADMIN_ADDR")
 	}
-	name, listen, admin := args[0], args[1], args[2]
+	b, err := listenBackend(args[0], args[1], args[2])
+	if err != nil {
+		return err
+	}
+	return b.serve(ctx)
+}
 
+// backend is a backend whose two addresses are bound: connections made
+// from here on wait in the listeners' queues until serve answers them.
+type backend struct {
+	traffic, admin     *http.Server
+	trafficLn, adminLn net.Listener
+}
+
+func listenBackend(name, listen, admin string) (*backend, error) {
 	var accepted atomic.Int64
 	body := []byte("hello from " + name + "\n")
-	traffic := &http.Server{
-		Addr: listen,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h := w.Header()
-			h["X-Served-By"] = []string{name}
-			h["Content-Type"] = []string{"text/plain"}
-			h["Content-Length"] = []string{strconv.Itoa(len(body))}
-			w.Write(body)
-		}),
-		ConnState: func(_ net.Conn, s http.ConnState) {
-			if s == http.StateNew {
-				accepted.Add(1)
-			}
+	b := &backend{
+		traffic: &http.Server{
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				h := w.Header()
+				h["X-Served-By"] = []string{name}
+				h["Content-Type"] = []string{"text/plain"}
+				h["Content-Length"] = []string{strconv.Itoa(len(body))}
+				w.Write(body)
+			}),
+			ConnState: func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					accepted.Add(1)
+				}
+			},
+			ReadHeaderTimeout: 5 * time.Second,
+			IdleTimeout:       90 * time.Second,
 		},
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       90 * time.Second,
+		admin: &http.Server{
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, strconv.FormatInt(accepted.Load(), 10))
+			}),
+			ReadHeaderTimeout: 5 * time.Second,
+		},
 	}
-	adminSrv := &http.Server{
-		Addr: admin,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			io.WriteString(w, strconv.FormatInt(accepted.Load(), 10))
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
+	var err error
+	if b.trafficLn, err = net.Listen("tcp", listen); err != nil {
+		return nil, err
 	}
+	if b.adminLn, err = net.Listen("tcp", admin); err != nil {
+		b.trafficLn.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// serve answers on both addresses until ctx ends.
+func (b *backend) serve(ctx context.Context) error {
 	errc := make(chan error, 2)
-	go func() { errc <- traffic.ListenAndServe() }()
-	go func() { errc <- adminSrv.ListenAndServe() }()
+	go func() { errc <- b.traffic.Serve(b.trafficLn) }()
+	go func() { errc <- b.admin.Serve(b.adminLn) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	traffic.Close()
-	adminSrv.Close()
+	b.traffic.Close()
+	b.admin.Close()
 	return nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"scalelab/loadtest/internal/proc"
+	"scalelab/loadtest/internal/bench"
 )
 
 func noPath(string) (string, error) { return "", errors.New("not in PATH") }
@@ -64,16 +63,16 @@ func TestPeerConfigs(t *testing.T) {
 }
 
 func TestSummarize(t *testing.T) {
-	r := summarize("x", []measurement{
-		{requests: 100, elapsed: time.Second, p50: 3 * time.Millisecond, p99: 30 * time.Millisecond, upstreamConns: 2},
-		{requests: 300, elapsed: time.Second, p50: 1 * time.Millisecond, p99: 10 * time.Millisecond, upstreamConns: 0, errors: 1},
-		{requests: 200, elapsed: time.Second, p50: 2 * time.Millisecond, p99: 20 * time.Millisecond, upstreamConns: 4},
+	r := summarize("x", []bench.Measurement{
+		{Requests: 100, Elapsed: time.Second, P50: 3 * time.Millisecond, P99: 30 * time.Millisecond, Counted: 2},
+		{Requests: 300, Elapsed: time.Second, P50: 1 * time.Millisecond, P99: 10 * time.Millisecond, Counted: 0, Errors: 1},
+		{Requests: 200, Elapsed: time.Second, P50: 2 * time.Millisecond, P99: 20 * time.Millisecond, Counted: 4},
 	})
-	if r.rps != 200 || r.requests != 600 || r.errors != 1 {
-		t.Errorf("rps %v requests %d errors %d, want 200 600 1", r.rps, r.requests, r.errors)
+	if r.RPS != 200 || r.Requests != 600 || r.Errors != 1 {
+		t.Errorf("rps %v requests %d errors %d, want 200 600 1", r.RPS, r.Requests, r.Errors)
 	}
-	if r.p50 != 2*time.Millisecond || r.p99 != 20*time.Millisecond {
-		t.Errorf("p50 %v p99 %v, want the medians 2ms and 20ms", r.p50, r.p99)
+	if r.P50 != 2*time.Millisecond || r.P99 != 20*time.Millisecond {
+		t.Errorf("p50 %v p99 %v, want the medians 2ms and 20ms", r.P50, r.P99)
 	}
 	if r.connsPerReq != 0.01 {
 		t.Errorf("conns/req %v, want 6/600", r.connsPerReq)
@@ -82,17 +81,20 @@ func TestSummarize(t *testing.T) {
 
 // The backend answers with its name and counts connections, not requests.
 func TestBackendCountsConnections(t *testing.T) {
-	addrs, err := proc.FreeAddrs(2)
+	// Bound before serving: the requests below wait in the listeners'
+	// queues if they come first, so nothing waits for the server to start.
+	b, err := listenBackend("backend-9", "127.0.0.1:0", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	addrs := []string{b.trafficLn.Addr().String(), b.adminLn.Addr().String()}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- serveBackend(ctx, []string{"backend-9", addrs[0], addrs[1]}) }()
+	go func() { done <- b.serve(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("serveBackend: %v", err)
+			t.Errorf("serve: %v", err)
 		}
 	})
 	var client *http.Client
@@ -107,18 +109,6 @@ func TestBackendCountsConnections(t *testing.T) {
 		if resp.Header.Get("X-Served-By") != "backend-9" || string(body) != "hello from backend-9\n" {
 			t.Fatalf("got %q, X-Served-By %q", body, resp.Header.Get("X-Served-By"))
 		}
-	}
-	// Wait for the listener.
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.Dial("tcp", addrs[0])
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	before, err := backendConns(t.Context(), addrs[1])
 	if err != nil {

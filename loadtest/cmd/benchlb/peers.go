@@ -6,39 +6,24 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"scalelab/loadtest/internal/bench"
+	"scalelab/loadtest/internal/proc"
 )
+
+var execLookPath = exec.LookPath
 
 // installHint is the one line to run when a peer is missing.
 const installHint = "apt-get install nginx-light haproxy (as root; `make bench-lb` installs them itself when run as root)"
 
-// findTool returns the path of a peer's binary. Debian installs both in
-// /usr/sbin, which a non-root PATH often lacks, so sbin is tried too.
-func findTool(name string, lookPath func(string) (string, error), sbin string) (string, error) {
-	if p, err := lookPath(name); err == nil {
-		return p, nil
-	}
-	p := filepath.Join(sbin, name)
-	if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-		return p, nil
-	}
-	return "", fmt.Errorf("%s not found", name)
-}
-
 // findPeers finds nginx and haproxy, or fails with a message that says how
 // to install what is missing.
 func findPeers(lookPath func(string) (string, error), sbin string) (nginx, haproxy string, err error) {
-	var missing []string
-	if nginx, err = findTool("nginx", lookPath, sbin); err != nil {
-		missing = append(missing, "nginx")
+	p, err := bench.FindPeers(lookPath, sbin, "the lb", installHint, "nginx", "haproxy")
+	if err != nil {
+		return "", "", err
 	}
-	if haproxy, err = findTool("haproxy", lookPath, sbin); err != nil {
-		missing = append(missing, "haproxy")
-	}
-	if len(missing) > 0 {
-		return "", "", fmt.Errorf("%s not installed: the lb is compared against Debian's packages; %s",
-			strings.Join(missing, " and "), installHint)
-	}
-	return nginx, haproxy, nil
+	return p[0], p[1], nil
 }
 
 // nginxConfig proxies listen to the backends the way a tuned production
@@ -115,12 +100,29 @@ backend tcp_pool
 %[3]s`, httpListen, tcpListen, servers.String())
 }
 
-// checkConfig runs a peer's own configuration check, so a bad config says
-// why instead of timing out as "not ready".
-func checkConfig(name string, args ...string) error {
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+// startNginx writes nginx's config into dir, has nginx check it, and starts
+// it in the foreground, in all.
+func startNginx(all *proc.Group, dir, bin, listen string, backends []string) (*proc.Proc, error) {
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(nginxConfig(dir, listen, backends)), 0o644); err != nil {
+		return nil, err
 	}
-	return nil
+	args := []string{"-p", dir, "-e", filepath.Join(dir, "nginx-error.log"), "-c", conf}
+	if err := bench.CheckConfig(bin, append(args, "-t", "-q")...); err != nil {
+		return nil, err
+	}
+	return all.Start("nginx", dir, bin, append(args, "-g", "daemon off;"), nil)
+}
+
+// startHAProxy writes HAProxy's config into dir, has HAProxy check it, and
+// starts it in the foreground, in all.
+func startHAProxy(all *proc.Group, dir, bin, httpListen, tcpListen string, backends []string) (*proc.Proc, error) {
+	conf := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(conf, []byte(haproxyConfig(httpListen, tcpListen, backends)), 0o644); err != nil {
+		return nil, err
+	}
+	if err := bench.CheckConfig(bin, "-c", "-q", "-f", conf); err != nil {
+		return nil, err
+	}
+	return all.Start("haproxy", dir, bin, []string{"-db", "-f", conf}, nil)
 }

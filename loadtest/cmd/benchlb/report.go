@@ -3,85 +3,25 @@ package main
 import (
 	"fmt"
 	"io"
-	"os/exec"
-	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
+
+	"scalelab/loadtest/internal/bench"
 )
 
-var execLookPath = exec.LookPath
-
-// row is one target's rounds, summarized.
+// row is one target's rounds, summarized; Counted is the connections the
+// backends accepted meanwhile.
 type row struct {
-	name          string
-	requests      int
-	errors        int
-	rps           float64 // all requests over all measured time
-	p50, p99      time.Duration
-	connsPerReq   float64
-	roundRPS      []float64
-	upstreamConns int64
-	cpuPerReq     time.Duration // the balancer's CPU time per request; -1 if unknown or direct
+	bench.Summary
+	connsPerReq float64 // upstream connections per request
 }
 
-// summarize pools the rounds: req/s is every request over every second
-// measured; p50 and p99 are the medians of the rounds' own percentiles.
-func summarize(name string, ms []measurement) row {
-	r := row{name: name, cpuPerReq: -1}
-	var elapsed, cpu time.Duration
-	cpuKnown := len(ms) > 0
-	var p50s, p99s []time.Duration
-	for _, m := range ms {
-		r.requests += m.requests
-		r.errors += m.errors
-		elapsed += m.elapsed
-		r.upstreamConns += m.upstreamConns
-		cpu += m.proxyCPU
-		cpuKnown = cpuKnown && m.proxyCPU >= 0
-		p50s = append(p50s, m.p50)
-		p99s = append(p99s, m.p99)
-		if m.elapsed > 0 {
-			r.roundRPS = append(r.roundRPS, float64(m.requests)/m.elapsed.Seconds())
-		}
+func summarize(name string, ms []bench.Measurement) row {
+	r := row{Summary: bench.Summarize(name, ms)}
+	if r.Requests > 0 {
+		r.connsPerReq = float64(r.Counted) / float64(r.Requests)
 	}
-	if elapsed > 0 {
-		r.rps = float64(r.requests) / elapsed.Seconds()
-	}
-	if r.requests > 0 {
-		r.connsPerReq = float64(r.upstreamConns) / float64(r.requests)
-		if cpuKnown {
-			r.cpuPerReq = cpu / time.Duration(r.requests)
-		}
-	}
-	r.p50, r.p99 = median(p50s), median(p99s)
 	return r
-}
-
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
-
-// us prints a balancer's CPU time per request; "-" when there is none.
-func us(d time.Duration) string {
-	if d < 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.1fµs", float64(d)/float64(time.Microsecond))
-}
-
-func ratio(a, b float64) string {
-	if b == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.2fx", a/b)
 }
 
 // comparisons are the ratios the report prints, ours first, each with the
@@ -97,21 +37,21 @@ var comparisons = []struct{ ours, peer, goal string }{
 	{"lb L7 fast", "direct (backend-1)", ""},
 }
 
-func printReport(w io.Writer, rows []row, o options) {
+func printReport(w io.Writer, rows []row, o bench.Options) {
 	byName := map[string]row{}
 	for _, r := range rows {
-		byName[r.name] = r
+		byName[r.Name] = r
 	}
-	fmt.Fprintf(w, "\n== GET / over 2 backends, c=%d, %d rounds x %s per target, interleaved ==\n", o.concurrency, o.rounds, o.duration)
+	fmt.Fprintf(w, "\n== GET / over 2 backends, c=%d, %d rounds x %s per target, interleaved ==\n", o.Concurrency, o.Rounds, o.Duration)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "target\trequests\treq/s\tp50\tp99\terrors\tupstream conns\tconns/req\tbalancer CPU/req\treq/s by round\t")
 	for _, r := range rows {
 		var rounds []string
-		for _, v := range r.roundRPS {
+		for _, v := range r.RoundRPS {
 			rounds = append(rounds, fmt.Sprintf("%.0f", v))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%d\t%d\t%.4f\t%s\t%s\t\n", r.name, r.requests, r.rps, ms(r.p50), ms(r.p99),
-			r.errors, r.upstreamConns, r.connsPerReq, us(r.cpuPerReq), strings.Join(rounds, " "))
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%d\t%d\t%.4f\t%s\t%s\t\n", r.Name, r.Requests, r.RPS, bench.Ms(r.P50), bench.Ms(r.P99),
+			r.Errors, r.Counted, r.connsPerReq, bench.Micros(r.CPUPerReq), strings.Join(rounds, " "))
 	}
 	tw.Flush()
 
@@ -120,8 +60,8 @@ func printReport(w io.Writer, rows []row, o options) {
 	fmt.Fprintln(tw, "\treq/s\tp50\tp99\tCPU/req\tgoal\t")
 	for _, c := range comparisons {
 		a, b := byName[c.ours], byName[c.peer]
-		fmt.Fprintf(tw, "%s / %s\t%s\t%s\t%s\t%s\t%s\t\n", c.ours, c.peer, ratio(a.rps, b.rps),
-			ratio(float64(a.p50), float64(b.p50)), ratio(float64(a.p99), float64(b.p99)), cpuRatio(a, b), c.goal)
+		fmt.Fprintf(tw, "%s / %s\t%s\t%s\t%s\t%s\t%s\t\n", c.ours, c.peer, bench.Ratio(a.RPS, b.RPS),
+			bench.Ratio(float64(a.P50), float64(b.P50)), bench.Ratio(float64(a.P99), float64(b.P99)), cpuRatio(a, b), c.goal)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "(upstream conns: connections the backends accepted during the measured rounds; with keep-alive")
@@ -131,26 +71,19 @@ func printReport(w io.Writer, rows []row, o options) {
 	fmt.Fprintln(w, "\n| make bench-lb | req/s | p50 | p99 | errors | upstream conns/req | balancer CPU/req |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
-		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %d | %.4f | %s |\n", r.name, r.rps, ms(r.p50), ms(r.p99), r.errors, r.connsPerReq, us(r.cpuPerReq))
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %d | %.4f | %s |\n", r.Name, r.RPS, bench.Ms(r.P50), bench.Ms(r.P99), r.Errors, r.connsPerReq, bench.Micros(r.CPUPerReq))
 	}
 	for _, c := range comparisons {
 		a, b := byName[c.ours], byName[c.peer]
-		fmt.Fprintf(w, "| %s / %s | %s | %s | %s | | | %s |\n", c.ours, c.peer, ratio(a.rps, b.rps),
-			ratio(float64(a.p50), float64(b.p50)), ratio(float64(a.p99), float64(b.p99)), cpuRatio(a, b))
+		fmt.Fprintf(w, "| %s / %s | %s | %s | %s | | | %s |\n", c.ours, c.peer, bench.Ratio(a.RPS, b.RPS),
+			bench.Ratio(float64(a.P50), float64(b.P50)), bench.Ratio(float64(a.P99), float64(b.P99)), cpuRatio(a, b))
 	}
-}
-
-// toolVersion is the first line a peer prints for -v ("nginx version: nginx/1.22.1").
-func toolVersion(bin string, arg string) string {
-	out, _ := exec.Command(bin, arg).CombinedOutput()
-	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	return line
 }
 
 // cpuRatio compares two balancers' CPU per request; "-" against direct.
 func cpuRatio(a, b row) string {
-	if a.cpuPerReq < 0 || b.cpuPerReq <= 0 {
+	if a.CPUPerReq < 0 || b.CPUPerReq <= 0 {
 		return "-"
 	}
-	return ratio(float64(a.cpuPerReq), float64(b.cpuPerReq))
+	return bench.Ratio(float64(a.CPUPerReq), float64(b.CPUPerReq))
 }

@@ -147,6 +147,16 @@ func (p *Proc) LogTail(n int) string {
 // take a moment to drain) at the end; nil entries are skipped.
 type Group []*Proc
 
+// Start starts a process as Start does and adds it to the group.
+func (g *Group) Start(name, logDir, bin string, args []string, env map[string]string) (*Proc, error) {
+	p, err := Start(name, logDir, bin, args, env)
+	if err != nil {
+		return nil, err
+	}
+	*g = append(*g, p)
+	return p, nil
+}
+
 // Stop stops every process of the group.
 func (g Group) Stop() {
 	var wg sync.WaitGroup

@@ -2,6 +2,7 @@ package proc
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -35,5 +36,31 @@ func TestWorkspaceRoot(t *testing.T) {
 	}
 	if _, err := WorkspaceRoot(t.TempDir()); err == nil {
 		t.Error("no go.work above a fresh temp dir, yet no error")
+	}
+}
+
+// A group keeps what it started and stops all of it; a start that fails
+// adds nothing.
+func TestGroupStartAndStop(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatalf("sleep is not in PATH: %v", err)
+	}
+	var g Group
+	a, err := g.Start("a", t.TempDir(), sleep, []string{"60"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Start("b", t.TempDir(), filepath.Join(t.TempDir(), "missing"), nil, nil); err == nil {
+		t.Fatal("a missing binary started")
+	}
+	if len(g) != 1 || g[0] != a {
+		t.Fatalf("group %v, want only a", g)
+	}
+	g.Stop()
+	select {
+	case <-a.exited:
+	default:
+		t.Fatal("a still runs after the group stopped")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 )
 
@@ -21,12 +20,6 @@ type event struct {
 	FailedBuild string
 }
 
-// deferMark ends the message with which a test skips under -short because
-// `make test` runs it afterwards: the shared container helpers' ("needs
-// containers: skipped by -short (make unit); make test runs it"), and any
-// other test too long for `make unit`.
-const deferMark = "make test runs it"
-
 // result is the end of one test: pass, fail or skip, and what it printed.
 type result struct {
 	pkg, test, action string
@@ -34,11 +27,6 @@ type result struct {
 }
 
 func (r result) key() string { return r.pkg + " " + r.test }
-
-// deferred reports whether the test skipped for `make test` to run it.
-func (r result) deferred() bool {
-	return r.action == "skip" && strings.Contains(strings.Join(r.output, ""), deferMark)
-}
 
 // reason is the skip message: the last line that is not the --- SKIP line.
 func (r result) reason() string {
@@ -127,7 +115,7 @@ func read(in io.Reader, c *collector) error {
 }
 
 // counts tallies results by action.
-type counts struct{ passed, failed, skipped, deferred int }
+type counts struct{ passed, failed, skipped int }
 
 func (r stream) counts() counts {
 	var n counts
@@ -137,36 +125,10 @@ func (r stream) counts() counts {
 			n.passed++
 		case x.action == "fail":
 			n.failed++
-		case x.deferred():
-			n.deferred++
 		default:
 			n.skipped++
 		}
 	}
 	n.failed += len(r.pkgFailed)
 	return n
-}
-
-// deferredByPackage returns, per package, the top-level tests that skipped
-// for `make test` to run them, sorted.
-func (r stream) deferredByPackage() map[string][]string {
-	seen := map[string]map[string]bool{}
-	for _, x := range r.results {
-		if !x.deferred() {
-			continue
-		}
-		top, _, _ := strings.Cut(x.test, "/")
-		if seen[x.pkg] == nil {
-			seen[x.pkg] = map[string]bool{}
-		}
-		seen[x.pkg][top] = true
-	}
-	out := map[string][]string{}
-	for pkg, tests := range seen {
-		for t := range tests {
-			out[pkg] = append(out[pkg], t)
-		}
-		sort.Strings(out[pkg])
-	}
-	return out
 }

@@ -1,12 +1,12 @@
 // Command testsum reads `go test -json` and says what ran, passed, failed and
 // was skipped, for `make unit` and `make test` (see docs/tests.md). It is a
 // few screens of code where gotestsum would be another tool to fetch on
-// every fresh machine, and it knows this project's one convention: tests
-// that need containers skip under -short with a message starting "needs
-// containers:", and `make test` runs exactly those afterwards.
+// every fresh machine, and it knows this project's one convention: test
+// files that need containers are built only with the `containers` tag, and
+// `make test` runs exactly their tests after `make unit`.
 //
 //	go test -json ... | testsum record out/unit.json   live progress; the stream kept
-//	testsum deferred out/unit.json                     "pkg<TAB>-run regexp" per package
+//	testsum tagged containers ./services/api/... ...   "pkg<TAB>-run regexp" per package
 //	testsum report [-since UNIX] unit=out/unit.json containers=out/containers.json
 package main
 
@@ -14,7 +14,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -28,7 +30,7 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: testsum record FILE | deferred FILE | report [-since UNIX] NAME=FILE...")
+		return fmt.Errorf("usage: testsum record FILE | tagged TAG PATTERN... | report [-since UNIX] NAME=FILE...")
 	}
 	switch args[0] {
 	case "record":
@@ -36,16 +38,16 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 			return fmt.Errorf("usage: testsum record FILE")
 		}
 		return record(args[1], stdin, stdout)
-	case "deferred":
-		if len(args) != 2 {
-			return fmt.Errorf("usage: testsum deferred FILE")
+	case "tagged":
+		if len(args) < 3 {
+			return fmt.Errorf("usage: testsum tagged TAG PATTERN...")
 		}
-		r, err := load(args[1])
+		byPkg, err := taggedTests(".", args[1], args[2:])
 		if err != nil {
 			return err
 		}
-		for pkg, tests := range r.deferredByPackage() {
-			fmt.Fprintf(stdout, "%s\t^(%s)$\n", pkg, strings.Join(tests, "|"))
+		for _, pkg := range slices.Sorted(maps.Keys(byPkg)) {
+			fmt.Fprintf(stdout, "%s\t^(%s)$\n", pkg, strings.Join(byPkg[pkg], "|"))
 		}
 		return nil
 	case "report":

@@ -5,18 +5,15 @@ import (
 	"testing"
 )
 
-// unitJSON is a short -short run: a pass, a skip of its own, two tests
-// needing containers (one skipping in a subtest) and no failure.
+// unitJSON is a `make unit` run: a pass, a skip with its reason, a subtest
+// and no failure.
 const unitJSON = `{"Action":"run","Package":"p/a","Test":"TestOK"}
 {"Action":"pass","Package":"p/a","Test":"TestOK"}
-{"Action":"output","Package":"p/a","Test":"TestLocal","Output":"    x_test.go:9: localhost does not resolve\n"}
+{"Action":"output","Package":"p/a","Test":"TestLocal","Output":"    x_test.go:9: no chromium here\n"}
 {"Action":"output","Package":"p/a","Test":"TestLocal","Output":"--- SKIP: TestLocal (0.00s)\n"}
 {"Action":"skip","Package":"p/a","Test":"TestLocal"}
-{"Action":"output","Package":"p/a","Test":"TestDB","Output":"    c.go:5: needs containers: skipped by -short (make unit); make test runs it\n"}
-{"Action":"skip","Package":"p/a","Test":"TestDB"}
-{"Action":"output","Package":"p/b","Test":"TestStack/up","Output":"    c.go:5: needs containers: skipped by -short (make unit); make test runs it\n"}
-{"Action":"skip","Package":"p/b","Test":"TestStack/up"}
-{"Action":"pass","Package":"p/b","Test":"TestStack"}
+{"Action":"pass","Package":"p/b","Test":"TestTable/one"}
+{"Action":"pass","Package":"p/b","Test":"TestTable"}
 {"Action":"pass","Package":"p/a"}
 {"Action":"pass","Package":"p/b"}
 `
@@ -30,50 +27,41 @@ func load_(t *testing.T, s string) stream {
 	return c.stream
 }
 
-func TestDeferredByPackageNamesTopLevelTests(t *testing.T) {
-	got := load_(t, unitJSON).deferredByPackage()
-	if len(got) != 2 || strings.Join(got["p/a"], ",") != "TestDB" || strings.Join(got["p/b"], ",") != "TestStack" {
-		t.Fatalf("deferred = %v, want p/a: TestDB, p/b: TestStack", got)
-	}
-}
-
-func TestReportUnitAloneCountsContainerTestsAsSkipped(t *testing.T) {
+func TestReportUnitAlone(t *testing.T) {
 	var out strings.Builder
 	if !report(&out, []phase{{"unit", load_(t, unitJSON)}}, 0) {
 		t.Fatal("report failed a run without failures")
 	}
 	for _, want := range []string{
-		"unit: 2 passed, 0 failed, 1 skipped, 2 deferred to make test\n",
-		"  p/a TestLocal: x_test.go:9: localhost does not resolve\n",
-		"  p/a: 1 deferred (make test runs them): TestDB\n",
-		"total: 2 passed, 0 failed, 3 skipped\n",
+		"unit: 3 passed, 0 failed, 1 skipped\n",
+		"skipped:\n  p/a TestLocal: x_test.go:9: no chromium here\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
 	}
-	if !strings.HasSuffix(out.String(), "total: 2 passed, 0 failed, 3 skipped\n") {
+	if !strings.HasSuffix(out.String(), "total: 3 passed, 0 failed, 1 skipped\n") {
 		t.Errorf("the plain closing line is not last:\n%s", out.String())
 	}
 }
 
-func TestReportCountsContainerPhaseAndFailsOnATestNeverRun(t *testing.T) {
+func TestReportAddsThePhasesAndListsFailures(t *testing.T) {
 	containers := `{"Action":"pass","Package":"p/a","Test":"TestDB"}
 {"Action":"output","Package":"p/a","Test":"TestDB2","Output":"    db_test.go:3: boom\n"}
 {"Action":"fail","Package":"p/a","Test":"TestDB2"}
 {"Action":"fail","Package":"p/a"}
 `
 	var out strings.Builder
-	ok := report(&out, []phase{{"unit", load_(t, unitJSON)}, {"containers", load_(t, containers)}}, 0)
+	ok := report(&out, []phase{{"unit", load_(t, unitJSON)}, {"containers", load_(t, containers)}}, 90e9)
 	if ok {
 		t.Fatal("report passed a run with a failure")
 	}
 	for _, want := range []string{
-		"unit: 2 passed, 0 failed, 1 skipped, 2 deferred to make test (run below)\n",
+		"unit: 3 passed, 0 failed, 1 skipped\n",
 		"containers: 1 passed, 1 failed, 0 skipped\n",
-		"  p/a TestDB2\n",
-		"  p/b: deferred to make test but never run: TestStack\n",
-		"total: 3 passed, 2 failed, 1 skipped\n",
+		"FAILED:\n  p/a TestDB2\n",
+		"duration: 1m30s\n",
+		"total: 4 passed, 1 failed, 1 skipped\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())

@@ -1,3 +1,5 @@
+//go:build containers
+
 package main
 
 // Integration tests: the api started in-process by run, against a real

@@ -1,3 +1,5 @@
+//go:build containers
+
 package main
 
 import (
@@ -18,7 +20,7 @@ import (
 // machine is shared), and how long the slowest replica took to follow the
 // map. It runs once whatever b.N is; nothing is asserted but correctness.
 //
-//	go test -run '^$' -bench ReshardMillion -benchtime 1x -timeout 60m ./services/api/cmd/api
+//	go test -tags containers -run '^$' -bench ReshardMillion -benchtime 1x -timeout 60m ./services/api/cmd/api
 func BenchmarkReshardMillion(b *testing.B) {
 	const users = 1_000_000
 	d := startReshardDeps(b, true)

@@ -1,3 +1,5 @@
+//go:build containers
+
 package main
 
 // Online resharding, end to end: api replicas started in-process by run,

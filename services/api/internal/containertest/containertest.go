@@ -2,7 +2,8 @@
 // PostgreSQL and Redis, in containers with testcontainers-go, and removes
 // them when the test ends. Images come from POSTGRES_IMAGE and REDIS_IMAGE
 // (the Makefile points them at the air-gapped stand-ins when there is no
-// registry), else the official ones.
+// registry), else the official ones. Only test files built with the
+// `containers` tag (`make test`, never `make unit`) import it.
 package containertest
 
 import (
@@ -22,16 +23,6 @@ import (
 
 	"scalelab/services/platform/platformtest"
 )
-
-// Skip skips t under -short: `make unit` runs `go test -short` and starts no
-// container; `make test` runs the tests skipped here afterwards, one package
-// at a time, and its summary counts them by this message.
-func Skip(t testing.TB) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("needs containers: skipped by -short (make unit); make test runs it")
-	}
-}
 
 // Image returns the environment variable name, or def.
 func Image(name, def string) string {
@@ -57,7 +48,6 @@ func (p *Postgres) DSN(db string) string {
 // "-c", "shared_preload_libraries=pg_stat_statements").
 func StartPostgres(t testing.TB, db string, flags ...string) *Postgres {
 	t.Helper()
-	Skip(t)
 	ctx := context.Background()
 	opts := []testcontainers.ContainerCustomizer{
 		testcontainers.WithEnv(map[string]string{"POSTGRES_PASSWORD": "test", "POSTGRES_DB": db}),
@@ -134,7 +124,6 @@ type Redis struct {
 // address by the clients that knew it.
 func StartRedis(t testing.TB, flags ...string) *Redis {
 	t.Helper()
-	Skip(t)
 	ctx := context.Background()
 	_, hostPort, _ := net.SplitHostPort(platformtest.FreeAddr(t))
 	opts := []testcontainers.ContainerCustomizer{

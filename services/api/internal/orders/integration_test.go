@@ -1,3 +1,5 @@
+//go:build containers
+
 package orders
 
 // Integration tests against a real PostgreSQL in a container

@@ -1,3 +1,5 @@
+//go:build containers
+
 package session
 
 // Integration tests against a real Redis in a container (testcontainers-go):

@@ -151,7 +151,7 @@ func TestSlowBodyCutOff(t *testing.T) {
 	go func() {
 		for range 3 {
 			pw.Write([]byte("abc"))
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond) // the slow client under test, well within the body timeout
 		}
 		pw.Close()
 	}()

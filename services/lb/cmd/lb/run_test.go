@@ -363,25 +363,17 @@ func TestNoBackendYet(t *testing.T) {
 func TestDNSBackend(t *testing.T) {
 	ips, err := net.DefaultResolver.LookupHost(t.Context(), "localhost")
 	if err != nil || len(ips) == 0 {
-		t.Skipf("localhost does not resolve here: %v", err)
+		t.Fatalf("localhost does not resolve here (the lb's dns:// backends need a resolver): %v", err)
 	}
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "ok")
-	})
-	port := "0"
+	lns, port := listenAll(t, ips)
 	var mu sync.Mutex
 	served := map[string]int{} // by local address the request arrived on
-	for _, ip := range ips {
-		ln, err := net.Listen("tcp", net.JoinHostPort(ip, port))
-		if err != nil {
-			t.Skipf("cannot listen on %s port %s (localhost is %v): %v", ip, port, ips, err)
-		}
-		_, port, _ = net.SplitHostPort(ln.Addr().String())
+	for _, ln := range lns {
 		srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			served[r.Context().Value(http.LocalAddrContextKey).(net.Addr).String()]++
 			mu.Unlock()
-			handler.ServeHTTP(w, r)
+			io.WriteString(w, "ok")
 		})}}
 		srv.Start()
 		t.Cleanup(srv.Close)
@@ -398,6 +390,35 @@ func TestDNSBackend(t *testing.T) {
 	if len(served) != len(ips) {
 		t.Errorf("requests reached %v, want each of %v on port %s", served, ips, port)
 	}
+}
+
+// listenAll listens on one port on every address of ips. The port is the
+// one the kernel picks for the first address; another process may hold it
+// on a later address, so a few ports are tried before giving up.
+func listenAll(t *testing.T, ips []string) ([]net.Listener, string) {
+	t.Helper()
+	var last error
+	for range 5 {
+		var lns []net.Listener
+		port := "0"
+		for _, ip := range ips {
+			ln, err := net.Listen("tcp", net.JoinHostPort(ip, port))
+			if err != nil {
+				last = fmt.Errorf("listen on %s port %s: %w", ip, port, err)
+				break
+			}
+			lns = append(lns, ln)
+			_, port, _ = net.SplitHostPort(ln.Addr().String())
+		}
+		if len(lns) == len(ips) {
+			return lns, port
+		}
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}
+	t.Fatalf("no port free on every address of localhost %v: %v", ips, last)
+	return nil, ""
 }
 
 func TestConfigErrors(t *testing.T) {
