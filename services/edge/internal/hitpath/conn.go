@@ -124,6 +124,7 @@ func (c *conn) answer() bool {
 	if e == nil {
 		return false
 	}
+	s.answered.Add(1)
 	var start time.Time
 	if s.cfg.Route != nil {
 		start = s.cfg.Route.Start()

@@ -53,7 +53,8 @@ type Config struct {
 // Server is the hit path on one listener.
 type Server struct {
 	cfg         Config
-	logRequests bool // the access log is on: Record needs the path and the id
+	logRequests bool         // the access log is on: Record needs the path and the id
+	answered    atomic.Int64 // plain hits answered here (the rest were handed over)
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}

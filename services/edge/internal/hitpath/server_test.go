@@ -41,6 +41,7 @@ type pair struct {
 	std, fast string // base URLs
 	clock     *clock
 	reg       *prometheus.Registry
+	srv       *Server
 	stop      func() error
 }
 
@@ -93,7 +94,7 @@ func newPair(t *testing.T) *pair {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	p := &pair{std: std.URL, fast: "http://" + ln.Addr().String(), clock: clk, reg: reg}
+	p := &pair{std: std.URL, fast: "http://" + ln.Addr().String(), clock: clk, reg: reg, srv: srv}
 	var once sync.Once
 	var stopErr error
 	p.stop = func() error {
@@ -136,7 +137,8 @@ func get(t *testing.T, client *http.Client, method, u string, header ...string) 
 // from the hit path, everything else handed to net/http.
 func TestAnswersAsTheHandlerDoes(t *testing.T) {
 	p := newPair(t)
-	client := &http.Client{Transport: &http.Transport{}}
+	// A connection each: one handed over stays with net/http.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	defer client.CloseIdleConnections()
 	requests := []struct {
 		method, path string
@@ -185,6 +187,10 @@ func TestAnswersAsTheHandlerDoes(t *testing.T) {
 	fast := get(t, client, "GET", p.fast+"/a")
 	if std.header.Get("X-Cache") != "REVALIDATED" || fast.header.Get("X-Cache") != "HIT" {
 		t.Errorf("stale /a: std %q, then fast %q", std.header.Get("X-Cache"), fast.header.Get("X-Cache"))
+	}
+	// The plain hits: /a four times, /a?x=1&y=2, /big twice, /a revalidated.
+	if n := p.srv.answered.Load(); n != 8 {
+		t.Errorf("the hit path answered %d requests, want the 8 plain hits", n)
 	}
 }
 
@@ -310,7 +316,7 @@ func TestShutdownClosesIdleConnections(t *testing.T) {
 	addr := strings.TrimPrefix(p.fast, "http://")
 	var conns []net.Conn
 	for _, head := range []string{
-		"GET /s HTTP/1.1\r\nHost: a\r\n\r\n",                       // stays with the hit path
+		"GET /s HTTP/1.1\r\nHost: a\r\n\r\n",                     // stays with the hit path
 		"GET /s HTTP/1.1\r\nHost: a\r\nRange: bytes=0-1\r\n\r\n", // handed over
 	} {
 		c, err := net.Dial("tcp", addr)
