@@ -31,6 +31,10 @@ type conn struct {
 	out        []byte      // the answer's head, reused
 	bufs       net.Buffers // head and body for writev
 	req        request
+	// idleSince is when the idle deadline was last set: it is moved at
+	// most once a second, not per request (each move is a timer update).
+	// Zero after a head deadline, which the next wait must replace.
+	idleSince time.Time
 }
 
 func (s *Server) newConn(nc net.Conn, handoff *handoffListener) *conn {
@@ -89,6 +93,7 @@ func (c *conn) readHead() (n int, ok bool, err error) {
 			}
 			if !headTimer {
 				headTimer = true
+				c.idleSince = time.Time{}
 				c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.HeaderTimeout))
 			}
 		} else {
@@ -96,7 +101,10 @@ func (c *conn) readHead() (n int, ok bool, err error) {
 			if c.s.draining.Load() {
 				return 0, false, net.ErrClosed
 			}
-			c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+			if now := time.Now(); now.Sub(c.idleSince) > time.Second {
+				c.idleSince = now
+				c.nc.SetReadDeadline(now.Add(c.s.cfg.IdleTimeout))
+			}
 		}
 		if c.end == len(c.buf) {
 			if c.start == 0 {

@@ -342,3 +342,31 @@ func TestShutdownClosesIdleConnections(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeoutsCloseConnections: a connection that sends nothing for
+// IdleTimeout, or only part of a head for HeaderTimeout, is closed.
+func TestTimeoutsCloseConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := httpcache.NewStore(1 << 20)
+	srv := New(Config{Cache: httpcache.New(httpcache.Config{}, st, httpcache.NewMetrics(prometheus.NewRegistry(), st)),
+		Fallback: http.NotFoundHandler(), IdleTimeout: 50 * time.Millisecond, HeaderTimeout: 50 * time.Millisecond, ShutdownTimeout: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	for name, send := range map[string]string{"idle": "", "partial head": "GET /a HTTP/1.1\r\nHost: a\r\n"} {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, send)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("%s: read %d, %v; want the server to close (EOF)", name, n, err)
+		}
+	}
+}
