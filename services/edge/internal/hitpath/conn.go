@@ -3,6 +3,7 @@ package hitpath
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,7 @@ func (c *conn) serve() {
 				c.start, c.end = 0, 0
 			}
 			if c.req.closing || c.s.draining.Load() {
+				c.closeWriteAndWait()
 				return
 			}
 			continue
@@ -78,6 +80,20 @@ func (c *conn) serve() {
 		handedOff = c.handoff.hand(pc)
 		return
 	}
+}
+
+// closeWriteAndWait ends the connection after an answer with Connection:
+// close as net/http does: closing a socket with unread bytes (a request the
+// client sent meanwhile) resets it, and the reset can destroy the answer
+// before the client reads it. So the write side closes first, and the
+// connection waits, at most half a second, for the client to close its own.
+func (c *conn) closeWriteAndWait() {
+	tc, ok := c.nc.(*net.TCPConn)
+	if !ok || tc.CloseWrite() != nil {
+		return
+	}
+	tc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	io.Copy(io.Discard, tc)
 }
 
 // readHead waits until a whole request head is buffered and returns its

@@ -370,3 +370,4 @@ func TestTimeoutsCloseConnections(t *testing.T) {
 		}
 	}
 }
+
