@@ -370,4 +370,3 @@ func TestTimeoutsCloseConnections(t *testing.T) {
 		}
 	}
 }
-
