@@ -3,11 +3,13 @@ package main
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"time"
 
+	"scalelab/services/edge/internal/hitpath"
 	"scalelab/services/edge/internal/httpcache"
 	"scalelab/services/edge/internal/store"
 	"scalelab/services/platform"
@@ -40,6 +42,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	collapseTimeout := env.Duration("EDGE_COLLAPSE_TIMEOUT", 10*time.Second, time.Millisecond, 10*time.Minute)
 	heuristicMax := env.Duration("EDGE_HEURISTIC_MAX", 24*time.Hour, time.Second, 365*24*time.Hour)
 	adminToken := env.String("EDGE_ADMIN_TOKEN", "")
+	engine := env.String("EDGE_ENGINE", "fast")
+	if engine != "fast" && engine != "std" {
+		env.Fail("EDGE_ENGINE", fmt.Errorf("%q: want fast (plain hits answered by internal/hitpath, the rest by net/http) or std (net/http for everything)", engine))
+	}
 	servedBy := env.InstanceID()
 	if err := env.Err(); err != nil {
 		return err
@@ -68,11 +74,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	mux := http.NewServeMux()
 	svc.HTTP.Handle(mux, "/", cache)
-	svc.Logger.Info("edge configured", "origin", origin.String(), "origin_rtt", rtt.String(),
+	svc.Logger.Info("edge configured", "origin", origin.String(), "origin_rtt", rtt.String(), "engine", engine,
 		"cache_bytes", cacheBytes, "cache_policy", st.Policy(), "max_object_bytes", maxObject, "fill_bytes", cache.FillBytes(), "stream_min_bytes", streamMin,
 		"stale_if_error", staleIfError.String(), "collapse_timeout", collapseTimeout.String(),
 		"admin_purge", adminToken != "", "served_by", servedBy)
-	return svc.Run(ctx, mux)
+	if engine == "std" {
+		return svc.Run(ctx, mux)
+	}
+	// The hit path serves LISTEN_ADDR and hands what is not a plain hit
+	// to a net/http server running mux under the platform's middleware,
+	// as svc.Run would serve it.
+	ln, err := net.Listen("tcp", base.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("LISTEN_ADDR: %w", err)
+	}
+	svc.AddServer("hit path", ln, hitpath.New(hitpath.Config{
+		Cache:           cache,
+		Route:           svc.HTTP.Route("/"),
+		Fallback:        platform.WithRequestID(mux),
+		Logger:          svc.Logger,
+		ShutdownTimeout: base.ShutdownTimeout,
+	}))
+	return svc.Run(ctx, nil)
 }
 
 // newOriginTransport is the one connection pool every origin request

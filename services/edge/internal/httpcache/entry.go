@@ -35,6 +35,10 @@ type Entry struct {
 	// origin is itself a cache (a shield edge): the answer that stored it
 	// lists it before this cache's own member (RFC 9211 section 2).
 	Upstream string
+
+	// hitHead is the part of a plain hit's head that is the same for
+	// every answer (plainhit.go); nil for an entry that is not a 200.
+	hitHead []byte
 }
 
 // Age is the entry's current age (RFC 9111 section 4.2.3):
@@ -366,6 +370,7 @@ func (e *Entry) setHeader(h http.Header, requestTime, responseTime time.Time, p 
 	e.ETag = h.Get("ETag")
 	e.LastModified, _ = http.ParseTime(h.Get("Last-Modified"))
 	e.SurrogateKs = strings.Fields(joinValues(h, "Surrogate-Key"))
+	e.hitHead = e.buildHitHead()
 }
 
 // worthStoring reports whether an entry can ever be used: fresh now, or

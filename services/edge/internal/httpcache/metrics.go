@@ -18,6 +18,10 @@ type Metrics struct {
 	collapsed     prometheus.Counter
 	purged        *prometheus.CounterVec
 	fillBudget    *prometheus.CounterVec
+
+	// The series every plain hit adds to, looked up once.
+	hits            prometheus.Counter
+	servedFromCache prometheus.Counter
 }
 
 // Cache results, the values of the result label.
@@ -94,8 +98,9 @@ func NewMetrics(reg prometheus.Registerer, st *store.Store[*Object]) *Metrics {
 	}
 	m.fillBudget.WithLabelValues("buffered")
 	m.fillBudget.WithLabelValues("streamed")
-	m.servedBytes.WithLabelValues("cache")
 	m.servedBytes.WithLabelValues("origin")
+	m.hits = m.requests.WithLabelValues(resultHit)
+	m.servedFromCache = m.servedBytes.WithLabelValues("cache")
 	reg.MustRegister(m.requests, m.fetchDuration, m.servedBytes, m.originBytes, m.stale,
 		m.revalidations, m.collapsed, m.purged, m.fillBudget,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -1,0 +1,150 @@
+// Package hitpath serves the edge's traffic listener: it answers plain hits
+// (a GET that a fresh, whole, unvaried stored response answers, asked with
+// nothing that could change the answer; httpcache's PlainHit) on the
+// connection itself, and hands every other request, with its connection,
+// to a net/http server running the edge's whole handler.
+//
+// Why: on a hit the cache's own work is a map lookup and one write, and
+// net/http's machinery around it cost more than that: a header map per
+// request and another per answer, a context, a goroutine that watches the
+// connection while the handler runs, the request metrics' wrappers, and a
+// flush of a buffered writer in two writes. Here a hit is one read of the
+// request, a parse in place, and one write (writev for a large body) of a
+// head mostly rendered when the entry was stored (httpcache's plainhit.go).
+// The answer is the one the handler would give, byte for byte but for the
+// order of its fields; the handler's tests still cover every rule.
+//
+// The parser is strict in the easy direction: it answers only heads it
+// reads one single way; any other head goes to net/http, which parses it
+// again from the start and answers or refuses it as before.
+package hitpath
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"scalelab/services/edge/internal/httpcache"
+	"scalelab/services/platform"
+)
+
+// Config is what the hit path needs.
+type Config struct {
+	Cache *httpcache.Cache
+	// Route records every request it answers in the scalelab_edge_http_*
+	// series and the access log, as the platform records its servers'
+	// (svc.HTTP.Route("/")); nil: none.
+	Route *platform.Route
+	// Fallback serves the connections handed over: the edge's handler
+	// under the platform's middleware, as the platform would serve it.
+	Fallback http.Handler
+	Logger   *slog.Logger
+
+	HeaderTimeout   time.Duration // a request head must arrive within this (5 s, as the platform's server)
+	IdleTimeout     time.Duration // keep-alive wait for the next request (90 s)
+	MaxHeaderBytes  int           // the handed-over server's limit (64 KiB)
+	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: in-flight requests finish within it
+}
+
+// Server is the hit path on one listener.
+type Server struct {
+	cfg         Config
+	logRequests bool         // the access log is on: Record needs the path and the id
+	answered    atomic.Int64 // plain hits answered here (the rest were handed over)
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	draining atomic.Bool
+}
+
+// New returns a server; Serve runs it.
+func New(cfg Config) *Server {
+	if cfg.HeaderTimeout <= 0 {
+		cfg.HeaderTimeout = 5 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 90 * time.Second
+	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = 64 << 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{
+		cfg:         cfg,
+		logRequests: cfg.Route != nil && cfg.Route.Logs(context.Background()),
+		conns:       map[*conn]struct{}{},
+	}
+}
+
+// Serve accepts on ln until ctx is cancelled, then drains as the
+// platform's servers do: the listener closes, requests in flight get
+// ShutdownTimeout to finish, idle connections are closed; the connections
+// handed over drain with net/http's Shutdown beside them.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	handoff := newHandoffListener(ln.Addr())
+	fallback := &http.Server{
+		Handler:           s.cfg.Fallback,
+		ReadHeaderTimeout: s.cfg.HeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	go fallback.Serve(handoff)
+
+	var drainOnce sync.Once
+	fallbackDone := make(chan struct{})
+	startDrain := func() {
+		s.draining.Store(true)
+		go func() {
+			defer close(fallbackDone)
+			sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+			defer cancel()
+			fallback.Shutdown(sctx)
+		}()
+	}
+	cs := platform.ConnServer{
+		Handle: func(nc net.Conn) { s.newConn(nc, handoff).serve() },
+		CloseIdle: func() {
+			drainOnce.Do(startDrain)
+			s.wakeIdle()
+		},
+		CloseAll: func() {
+			s.closeAll()
+			fallback.Close()
+		},
+		ShutdownTimeout: s.cfg.ShutdownTimeout,
+		Logger:          s.cfg.Logger,
+	}
+	err := cs.Serve(ctx, ln)
+	drainOnce.Do(startDrain)
+	<-fallbackDone
+	handoff.Close()
+	return err
+}
+
+// wakeIdle makes every connection waiting for a next request stop
+// waiting; it sees that the server is draining and closes. (Repeated until
+// they are gone: a connection may set its own deadline just after.)
+func (s *Server) wakeIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.idle.Load() {
+			c.nc.SetReadDeadline(time.Unix(1, 0))
+		}
+	}
+}
+
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.nc.Close()
+	}
+}
