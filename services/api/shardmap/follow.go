@@ -78,8 +78,27 @@ func (f *Follower) Run(ctx context.Context) {
 			if _, err := f.Refresh(ctx); err != nil && ctx.Err() == nil {
 				f.logger.Warn("shard map poll failed", "err", err)
 			}
-			f.m.observeState(ctx, f.pool)
+			if st, ok := f.m.observeState(ctx, f.pool); ok && st.Frozen && st.FreezeLeft <= 0 {
+				f.releaseExpired(ctx)
+			}
 		}
+	}
+}
+
+// releaseExpired lets writes go on when the reshard that paused them has
+// stopped renewing the freeze's lease (lease.go): a killed shardctl costs
+// at most its lease and one poll of paused writes.
+func (f *Follower) releaseExpired(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	released, err := ReleaseExpired(ctx, f.pool)
+	if err != nil {
+		f.logger.Warn("releasing an expired write freeze failed; the next poll tries again", "err", err)
+		return
+	}
+	if released {
+		f.m.released.Inc()
+		f.logger.Warn("released the write freeze of a reshard that stopped renewing its lease; run shardctl apply again to finish it")
 	}
 }
 
