@@ -35,7 +35,7 @@ type run struct {
 	start      time.Time
 	frozenAt   time.Time
 	lease      *lease // the cut-over's freeze lease, while held
-	copied     int64 // rows copied by this run, for its rate
+	copied     int64  // rows copied by this run, for its rate
 }
 
 // ErrVerify means the moved ranges still differed after several cut-overs.
