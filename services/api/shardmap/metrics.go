@@ -47,6 +47,11 @@ func newFollowMetrics(reg prometheus.Registerer) followMetrics {
 		released: prometheus.NewCounter(prometheus.CounterOpts{Name: "scalelab_reshard_freeze_releases_total",
 			Help: "Expired write freezes this replica released (the reshard that held them stopped renewing their lease)."}),
 	}
+	// Every phase shows (at 0) before the first reshard: a dashboard's
+	// query has data, and the first reshard's first phase is a change.
+	for _, p := range Phases {
+		m.phase.WithLabelValues(p)
+	}
 	reg.MustRegister(m.version, m.lag, m.notified, m.phase, m.copied, m.moving, m.left, m.verified, m.pause,
 		m.updated, m.frozen, m.leaseFor, m.released)
 	return m
