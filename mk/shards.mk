@@ -17,6 +17,6 @@ reshard-plan: ## what resharding the users to TO shards would move, per shard an
 	@test -n "$(TO)" || { echo "usage: make reshard-plan TO=4 [ROUTER=consistent]"; exit 2; }
 	$(SHARDCTL) plan --to $(TO) $(if $(ROUTER),--router $(ROUTER))
 
-reshard: ## reshard the users to TO shards online, under traffic; run again to resume (TO=4 [ROUTER=...] [DRY_RUN=1])
-	@test -n "$(TO)" || { echo "usage: make reshard TO=4 [ROUTER=consistent] [DRY_RUN=1]"; exit 2; }
-	$(SHARDCTL) apply --to $(TO) $(if $(ROUTER),--router $(ROUTER)) $(if $(DRY_RUN),--dry-run)
+reshard: ## reshard the users to TO shards online, under traffic; run again to resume (TO=4 [ROUTER=...] [DRY_RUN=1] [LEASE=3s])
+	@test -n "$(TO)" || { echo "usage: make reshard TO=4 [ROUTER=consistent] [DRY_RUN=1] [LEASE=3s]"; exit 2; }
+	$(SHARDCTL) apply --to $(TO) $(if $(ROUTER),--router $(ROUTER)) $(if $(DRY_RUN),--dry-run) $(if $(LEASE),--lease $(LEASE))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"scalelab/services/api/reshard"
 	"scalelab/services/api/shardmap"
@@ -15,7 +16,7 @@ import (
 
 const usage = `usage: shardctl status
        shardctl plan  --to N [--router modulo|consistent|rendezvous]
-       shardctl apply --to N [--router ...] [--dry-run]
+       shardctl apply --to N [--router ...] [--dry-run] [--lease 3s]
 
 environment:
   SHARD_MAP_DSN      the catalog that holds the shard map (required)
@@ -49,8 +50,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	to := fs.Int("to", 0, "number of shards to reshard to")
 	router := fs.String("router", "", "router of the new map (default: the current one's)")
 	dryRun := fs.Bool("dry-run", false, "check and show what apply would do; change nothing")
+	lease := fs.Duration("lease", reshard.DefaultLease, "how long writes stay paused if shardctl dies during the cut-over (renewed every third of it)")
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
+	}
+	if *lease < 300*time.Millisecond {
+		return fmt.Errorf("--lease %v: must be at least 300ms (it is renewed every third of it)", *lease)
 	}
 	if cmd != "status" && cmd != "plan" && cmd != "apply" {
 		return fmt.Errorf("unknown command %q\n%s", cmd, strings.TrimSpace(usage))
@@ -68,6 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer e.Close()
+	e.Lease = *lease
 	switch cmd {
 	case "status":
 		return status(ctx, e, cfg.replicas, stdout)

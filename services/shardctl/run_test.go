@@ -18,6 +18,7 @@ func TestRunRefusesBadUse(t *testing.T) {
 		{[]string{"shardctl", "grow"}, env, `unknown command "grow"`},
 		{[]string{"shardctl", "plan"}, env, "plan needs --to N"},
 		{[]string{"shardctl", "apply", "--to", "x"}, env, `invalid value "x" for flag -to`},
+		{[]string{"shardctl", "apply", "--to", "4", "--lease", "100ms"}, env, "--lease 100ms: must be at least 300ms"},
 		{[]string{"shardctl", "status"}, env, "invalid configuration: SHARD_MAP_DSN: is required"},
 		{[]string{"shardctl", "status"}, map[string]string{"SHARD_MAP_DSN": "postgres://x@h/db"}, "invalid configuration: SHARD_DSNS: is required"},
 	}

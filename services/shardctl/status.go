@@ -40,6 +40,12 @@ func status(ctx context.Context, e *reshard.Engine, replicas []string, w io.Writ
 	case st.Active():
 		fmt.Fprintf(w, "reshard in progress: v%d → %s, phase %s, %d/%d rows read, %d moving, since %s\n",
 			st.FromVersion, st.To.Describe(), st.Phase, st.RowsCopied, st.RowsTotal, st.RowsMoving, st.Started.Format(time.RFC3339))
+		switch {
+		case st.Frozen && st.FreezeLeft > 0:
+			fmt.Fprintf(w, "writes paused for the cut-over; lease %v left\n", st.FreezeLeft.Round(time.Millisecond))
+		case st.Frozen:
+			fmt.Fprintf(w, "writes paused, lease expired %v ago: an api replica releases them at its next poll; run apply again to finish\n", (-st.FreezeLeft).Round(time.Millisecond))
+		}
 	default:
 		fmt.Fprintf(w, "last reshard: v%d → %s, done %s, %d rows moved, verified %s, writes paused %v\n",
 			st.FromVersion, st.To.Describe(), st.Updated.Format(time.RFC3339), st.RowsMoving, st.Verified, st.Pause)

@@ -34,7 +34,8 @@ type run struct {
 	st         shardmap.State
 	start      time.Time
 	frozenAt   time.Time
-	copied     int64 // rows copied by this run, for its rate
+	lease      *lease // the cut-over's freeze lease, while held
+	copied     int64  // rows copied by this run, for its rate
 }
 
 // ErrVerify means the moved ranges still differed after several cut-overs.
@@ -119,6 +120,9 @@ func (e *Engine) newRun(from, to shardmap.Map, st shardmap.State) (*run, error) 
 
 // phases runs the phases from the recorded one to the end.
 func (r *run) phases(ctx context.Context) error {
+	// A run that stops holding the freeze stops renewing it: the lease
+	// then expires and an api replica releases the writes.
+	defer r.stopLease()
 	if r.st.Phase == shardmap.PhaseCopy || r.st.Phase == shardmap.PhaseCatchUp || r.st.Phase == shardmap.PhaseCutover {
 		if err := r.prepare(ctx); err != nil {
 			return err

@@ -14,73 +14,94 @@ import (
 )
 
 // errDiffered sends the run back to catching up: verification found the
-// moved ranges different (recorded in the state).
+// moved ranges different (recorded in the state), or the freeze's lease was
+// lost before the flip.
 var errDiffered = errors.New("moved ranges differ")
 
-// cutover pauses writes on every shard of both maps, copies the last
-// changes, moves the queued cache invalidations of the moving users, checks
-// every moved range, carries the version sequence over and publishes the
-// new map. Reads go on throughout; writes wait (the api retries them) until
-// release.
+// cutover pauses writes on every shard of both maps under a lease, copies
+// the last changes, moves the queued cache invalidations of the moving
+// users, checks every moved range, carries the version sequence over and
+// publishes the new map. Reads go on throughout; writes wait (the api
+// retries them) until release, or until the lease expires if this run dies
+// (an api replica then releases them: shardmap.ReleaseExpired).
 func (r *run) cutover(ctx context.Context) error {
+	cctx, err := r.takeLease(ctx)
+	if err != nil {
+		return err
+	}
 	r.frozenAt = time.Now()
+	err = r.frozen(cctx, ctx)
+	if err != nil && errors.Is(context.Cause(cctx), shardmap.ErrLeaseLost) {
+		err = shardmap.ErrLeaseLost
+	}
+	if !errors.Is(err, errDiffered) && !errors.Is(err, shardmap.ErrLeaseLost) {
+		return err
+	}
+	// The new map is surely not published: give the freeze back (unless
+	// someone already did) and catch up on the writes made meanwhile.
+	if errors.Is(err, shardmap.ErrLeaseLost) {
+		r.e.logf("the write freeze's lease expired before the flip (a renewal came too late); catching up again")
+		r.st.Verified = "lease lost"
+	}
+	if err := r.unfreeze(ctx, r.token(), r.from.Version); err != nil {
+		return err
+	}
+	if err := shardmap.EndFreeze(ctx, r.e.catalog, r.token()); err != nil {
+		return err
+	}
+	r.stopLease()
+	if err := r.setPhase(ctx, shardmap.PhaseCatchUp); err != nil {
+		return err
+	}
+	return errDiffered
+}
+
+// frozen is the cut-over's work while writes are paused: under cctx, which
+// ends when the lease is lost, up to the flip, which runs under ctx: its
+// transaction checks the lease itself, and an interrupted commit would
+// leave the outcome unknown (the run then stops, and whoever releases the
+// freeze reads the outcome from the catalog).
+func (r *run) frozen(cctx, ctx context.Context) error {
 	for _, p := range r.all {
-		if err := freeze(ctx, p); err != nil {
+		if err := shardmap.FreezeShard(cctx, p, r.token()); err != nil {
 			return err
 		}
 	}
-	if err := r.catchUp(ctx, true); err != nil {
+	if err := r.catchUp(cctx, true); err != nil {
 		return err
 	}
-	if err := r.moveOutbox(ctx); err != nil {
+	if err := r.moveOutbox(cctx); err != nil {
 		return err
 	}
 	if err := r.e.hook("verify"); err != nil {
 		return err
 	}
-	diff, err := r.verify(ctx)
+	diff, err := r.verify(cctx)
 	if err != nil {
 		return err
 	}
 	if diff != "" {
 		r.e.logf("verification: %s; catching up again", diff)
 		r.st.Verified = diff
-		if err := r.unfreeze(ctx, r.from.Version); err != nil {
-			return err
-		}
-		if err := r.setPhase(ctx, shardmap.PhaseCatchUp); err != nil {
-			return err
-		}
 		return errDiffered
 	}
-	if err := r.carrySequence(ctx); err != nil {
+	if err := r.carrySequence(cctx); err != nil {
 		return err
 	}
 	if err := r.e.hook("flip"); err != nil {
 		return err
 	}
+	if err := cctx.Err(); err != nil {
+		return err
+	}
 	return r.flip(ctx)
 }
 
-// freeze pauses writes on one shard. FOR UPDATE waits for every write in
-// flight (each holds the fence FOR KEY SHARE) and makes the writes that
-// come meanwhile wait for this transaction, then read the frozen fence.
-func freeze(ctx context.Context, p *pgxpool.Pool) error {
-	return pgx.BeginFunc(ctx, p, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM shard_fence WHERE id = 1 FOR UPDATE`); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `UPDATE shard_fence SET frozen = true WHERE id = 1`)
-		return err
-	})
-}
-
 // unfreeze lets writes go on every shard of both maps, from maps of
-// minVersion on.
-func (r *run) unfreeze(ctx context.Context, minVersion int64) error {
+// minVersion on, where the freeze is token's (0: whoever's).
+func (r *run) unfreeze(ctx context.Context, token, minVersion int64) error {
 	for _, p := range r.all {
-		if _, err := p.Exec(ctx, `UPDATE shard_fence SET frozen = false,
-			min_version = GREATEST(min_version, $1) WHERE id = 1`, minVersion); err != nil {
+		if err := shardmap.UnfreezeShard(ctx, p, token, minVersion); err != nil {
 			return err
 		}
 	}
@@ -203,6 +224,9 @@ func (r *run) flip(ctx context.Context) error {
 	st := r.st
 	st.Phase, st.Verified, st.Pause = shardmap.PhaseFlipped, "ok", time.Since(r.frozenAt)
 	err := pgx.BeginFunc(ctx, r.e.catalog, func(tx pgx.Tx) error {
+		if err := shardmap.HoldsFreeze(ctx, tx, r.token()); err != nil {
+			return err
+		}
 		if err := shardmap.Publish(ctx, tx, r.to); err != nil {
 			return err
 		}
@@ -214,11 +238,19 @@ func (r *run) flip(ctx context.Context) error {
 	return err
 }
 
-// release lets writes go on, by the new map only.
+// release lets writes go on, by the new map only; any freeze, this run's
+// or a crashed one's (the map is published: none may hold writes now).
 func (r *run) release(ctx context.Context) error {
-	if err := r.unfreeze(ctx, r.to.Version); err != nil {
+	if err := r.e.hook("release"); err != nil {
 		return err
 	}
+	if err := r.unfreeze(ctx, 0, r.to.Version); err != nil {
+		return err
+	}
+	if err := shardmap.EndFreeze(ctx, r.e.catalog, 0); err != nil {
+		return err
+	}
+	r.stopLease()
 	if !r.frozenAt.IsZero() {
 		r.st.Pause = time.Since(r.frozenAt)
 	}

@@ -41,6 +41,9 @@ type Engine struct {
 	Log io.Writer
 	// Batch is the rows per copy step (default 2000).
 	Batch int
+	// Lease is how long the cut-over's write freeze outlives this run's
+	// last renewal (default DefaultLease; see shardmap/lease.go).
+	Lease time.Duration
 }
 
 // Progress is where a phase stands.
@@ -57,7 +60,7 @@ func Open(ctx context.Context, catalogDSN string, known []string, seed shardmap.
 	if err != nil {
 		return nil, fmt.Errorf("SHARD_MAP_DSN: %v", err)
 	}
-	e := &Engine{catalog: pool, known: known, seed: seed, pools: map[string]*pgxpool.Pool{}, Log: io.Discard, Batch: 2000}
+	e := &Engine{catalog: pool, known: known, seed: seed, pools: map[string]*pgxpool.Pool{}, Log: io.Discard, Batch: 2000, Lease: DefaultLease}
 	if err := shardmap.EnsureCatalog(ctx, pool); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("catalog unreachable: %v", err)

@@ -1,5 +1,7 @@
 package reshard
 
+import "scalelab/services/api/shardmap"
+
 // shardSchema is what a reshard adds to every shard it touches, beside the
 // users schema; cleanup drops it all again.
 //
@@ -21,7 +23,7 @@ BEGIN
 	ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq;
 	RETURN NULL;
 END $$;
-`
+` + shardmap.ShardFreezeSchema
 
 // noteChanges installs the trigger on an old shard. The reshard's own
 // connections run with session_replication_role = replica, which skips
@@ -34,7 +36,7 @@ CREATE OR REPLACE TRIGGER reshard_note AFTER INSERT OR UPDATE OR DELETE ON users
 const dropShardSchema = `
 DROP TRIGGER IF EXISTS reshard_note ON users;
 DROP FUNCTION IF EXISTS reshard_note();
-DROP TABLE IF EXISTS reshard_changes, reshard_move, reshard_in;
+DROP TABLE IF EXISTS reshard_changes, reshard_move, reshard_in, reshard_freeze;
 DROP SEQUENCE IF EXISTS reshard_changes_seq;
 `
 

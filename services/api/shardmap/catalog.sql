@@ -23,3 +23,9 @@ CREATE TABLE IF NOT EXISTS reshard (
     started_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
     updated_at   timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+
+-- The cut-over's write freeze is held under a lease (lease.go): freeze_token
+-- names the run that holds it, freeze_until is its deadline by this server's
+-- clock (NULL: no freeze held). Added to catalogs made before the lease.
+ALTER TABLE reshard ADD COLUMN IF NOT EXISTS freeze_token bigint NOT NULL DEFAULT 0;
+ALTER TABLE reshard ADD COLUMN IF NOT EXISTS freeze_until timestamptz;

@@ -22,14 +22,18 @@ type Follower struct {
 	logger *slog.Logger
 
 	mu  sync.Mutex // one Refresh at a time: maps are applied in order
-	cur atomic.Pointer[Map]
-	m   followMetrics
+	cur  atomic.Pointer[Map]
+	m    followMetrics
+	rows *rowsCollector
 }
 
 // NewFollower returns a follower of the catalog behind pool; its metrics go
 // on reg. It follows nothing until Refresh or Run.
 func NewFollower(pool *pgxpool.Pool, poll time.Duration, apply func(Map) error, logger *slog.Logger, reg prometheus.Registerer) *Follower {
-	return &Follower{pool: pool, poll: poll, apply: apply, logger: logger, m: newFollowMetrics(reg)}
+	f := &Follower{pool: pool, poll: poll, apply: apply, logger: logger, m: newFollowMetrics(reg)}
+	f.rows = newRowsCollector(f.Current)
+	reg.MustRegister(f.rows)
+	return f
 }
 
 // Current returns the map applied last (the zero Map before the first).
@@ -78,8 +82,33 @@ func (f *Follower) Run(ctx context.Context) {
 			if _, err := f.Refresh(ctx); err != nil && ctx.Err() == nil {
 				f.logger.Warn("shard map poll failed", "err", err)
 			}
-			f.m.observeState(ctx, f.pool)
+			st, ok := f.m.observeState(ctx, f.pool)
+			if ok && st.Active() {
+				f.rows.setTarget(st.To.DSNs)
+			} else {
+				f.rows.setTarget(nil)
+			}
+			if ok && st.Frozen && st.FreezeLeft <= 0 {
+				f.releaseExpired(ctx)
+			}
 		}
+	}
+}
+
+// releaseExpired lets writes go on when the reshard that paused them has
+// stopped renewing the freeze's lease (lease.go): a killed shardctl costs
+// at most its lease and one poll of paused writes.
+func (f *Follower) releaseExpired(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	released, err := ReleaseExpired(ctx, f.pool)
+	if err != nil {
+		f.logger.Warn("releasing an expired write freeze failed; the next poll tries again", "err", err)
+		return
+	}
+	if released {
+		f.m.released.Inc()
+		f.logger.Warn("released the write freeze of a reshard that stopped renewing its lease; run shardctl apply again to finish it")
 	}
 }
 

@@ -19,6 +19,10 @@ type followMetrics struct {
 	left     prometheus.Gauge
 	verified prometheus.Gauge
 	pause    prometheus.Gauge
+	updated  prometheus.Gauge
+	frozen   prometheus.Gauge
+	leaseFor prometheus.Gauge
+	released prometheus.Counter
 }
 
 func newFollowMetrics(reg prometheus.Registerer) followMetrics {
@@ -37,18 +41,30 @@ func newFollowMetrics(reg prometheus.Registerer) followMetrics {
 		left:     g("scalelab_reshard_rows_remaining", "Rows on the old shards the copy has still to read."),
 		verified: g("scalelab_reshard_verified", "Verification of the moved ranges: 1 equal, 0 not yet, -1 differed (then caught up and verified again)."),
 		pause:    g("scalelab_reshard_write_pause_seconds", "How long the latest cut-over paused writes."),
+		updated:  g("scalelab_reshard_updated_timestamp_seconds", "When the reshard last recorded progress (a phase or a copy batch), Unix time: time() minus it is how long it has been still."),
+		frozen:   g("scalelab_reshard_writes_frozen", "1 while the cut-over's write freeze is held (writes to the users tier wait), else 0."),
+		leaseFor: g("scalelab_reshard_freeze_lease_seconds", "Time left on the write freeze's lease; negative once it has expired and no replica has released it yet; 0 with no freeze."),
+		released: prometheus.NewCounter(prometheus.CounterOpts{Name: "scalelab_reshard_freeze_releases_total",
+			Help: "Expired write freezes this replica released (the reshard that held them stopped renewing their lease)."}),
 	}
-	reg.MustRegister(m.version, m.lag, m.notified, m.phase, m.copied, m.moving, m.left, m.verified, m.pause)
+	// Every phase shows (at 0) before the first reshard: a dashboard's
+	// query has data, and the first reshard's first phase is a change.
+	for _, p := range Phases {
+		m.phase.WithLabelValues(p)
+	}
+	reg.MustRegister(m.version, m.lag, m.notified, m.phase, m.copied, m.moving, m.left, m.verified, m.pause,
+		m.updated, m.frozen, m.leaseFor, m.released)
 	return m
 }
 
-// observeState copies the catalog's reshard state into the gauges.
-func (m followMetrics) observeState(ctx context.Context, pool *pgxpool.Pool) {
+// observeState copies the catalog's reshard state into the gauges and
+// returns it (ok false when there is none or the catalog did not answer).
+func (m followMetrics) observeState(ctx context.Context, pool *pgxpool.Pool) (State, bool) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	s, err := LoadState(ctx, pool)
 	if err != nil {
-		return
+		return s, false
 	}
 	for _, p := range Phases {
 		v := 0.0
@@ -69,4 +85,12 @@ func (m followMetrics) observeState(ctx context.Context, pool *pgxpool.Pool) {
 		m.verified.Set(-1)
 	}
 	m.pause.Set(s.Pause.Seconds())
+	m.updated.Set(float64(s.Updated.UnixNano()) / 1e9)
+	frozen := 0.0
+	if s.Frozen {
+		frozen = 1
+	}
+	m.frozen.Set(frozen)
+	m.leaseFor.Set(s.FreezeLeft.Seconds())
+	return s, true
 }

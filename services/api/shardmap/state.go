@@ -36,6 +36,11 @@ type State struct {
 	Pause       time.Duration
 	Started     time.Time
 	Updated     time.Time
+	// The cut-over's write freeze, as the catalog records it (lease.go):
+	// Frozen while a freeze is held, FreezeLeft until its lease's deadline
+	// (negative once past it and not yet released).
+	Frozen     bool
+	FreezeLeft time.Duration
 }
 
 // ErrNoReshard means no reshard was ever recorded.
@@ -44,17 +49,20 @@ var ErrNoReshard = errors.New("no reshard recorded")
 // LoadState returns the latest reshard's state.
 func LoadState(ctx context.Context, db DB) (State, error) {
 	var s State
-	var pauseMS int64
+	var pauseMS, leftUS int64
 	err := db.QueryRow(ctx, `
 		SELECT from_version, to_router, to_dsns, phase, cursors, rows_total, rows_copied,
-			rows_moving, verified, pause_ms, started_at, updated_at FROM reshard WHERE id = 1`).
+			rows_moving, verified, pause_ms, started_at, updated_at, freeze_until IS NOT NULL,
+			coalesce((extract(epoch FROM freeze_until - clock_timestamp()) * 1e6)::bigint, 0)
+		FROM reshard WHERE id = 1`).
 		Scan(&s.FromVersion, &s.To.Router, &s.To.DSNs, &s.Phase, &s.Cursors, &s.RowsTotal, &s.RowsCopied,
-			&s.RowsMoving, &s.Verified, &pauseMS, &s.Started, &s.Updated)
+			&s.RowsMoving, &s.Verified, &pauseMS, &s.Started, &s.Updated, &s.Frozen, &leftUS)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return State{}, ErrNoReshard
 	}
 	s.To.Version = s.FromVersion + 1
 	s.Pause = time.Duration(pauseMS) * time.Millisecond
+	s.FreezeLeft = time.Duration(leftUS) * time.Microsecond
 	return s, err
 }
 
