@@ -34,8 +34,12 @@ func writeIndex(dir string) error {
 		if n := res.Head; n != nil {
 			headline = fmt.Sprintf("%s: %s %s", n.Label, report.FormatValue(n.Value), n.Unit)
 		}
-		fmt.Fprintf(&b, "| [%s](%s/report.md) | %s | %s | **%s** | %s, %s mode, commit %s |\n",
-			x.Name, x.Name, x.Title, headline, res.Verdict, res.Meta.Date, res.Meta.Mode, res.Meta.Commit)
+		load := ""
+		if m := res.Meta; m.LoadStart > 0 || m.LoadEnd > 0 {
+			load = fmt.Sprintf(", load average %.0f-%.0f", min(m.LoadStart, m.LoadEnd), max(m.LoadStart, m.LoadEnd))
+		}
+		fmt.Fprintf(&b, "| [%s](%s/report.md) | %s | %s | **%s** | %s, %s mode%s, commit %s |\n",
+			x.Name, x.Name, x.Title, headline, res.Verdict, res.Meta.Date, res.Meta.Mode, load, res.Meta.Commit)
 	}
 	return os.WriteFile(filepath.Join(dir, "README.md"), []byte(b.String()), 0o644)
 }

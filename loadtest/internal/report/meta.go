@@ -40,3 +40,18 @@ func machine() string {
 	}
 	return desc
 }
+
+// LoadAvg is the machine's 1-minute load average (/proc/loadavg), or -1
+// where there is none: reports name it at their start and end, since on a
+// shared machine it says how much their absolute numbers mean.
+func LoadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	var v float64
+	if _, err := fmt.Sscanf(string(b), "%g", &v); err != nil {
+		return -1
+	}
+	return v
+}
