@@ -41,5 +41,6 @@ func writeIndex(dir string) error {
 		fmt.Fprintf(&b, "| [%s](%s/report.md) | %s | %s | **%s** | %s, %s mode%s, commit %s |\n",
 			x.Name, x.Name, x.Title, headline, res.Verdict, res.Meta.Date, res.Meta.Mode, load, res.Meta.Commit)
 	}
+	b.WriteString("\nThe load average is the machine's 1-minute load average at the start and the end of each run, as its report gives it: above the number of cores, other work shared them, and absolute latencies and rates are pessimistic. The verdicts rest on ratios between setups measured in the same run, and each report says where a claim did not hold.\n")
 	return os.WriteFile(filepath.Join(dir, "README.md"), []byte(b.String()), 0o644)
 }
