@@ -14,7 +14,8 @@ func NewMeta(root, mode, note string) Meta {
 	commit := "unknown"
 	if out, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output(); err == nil {
 		commit = strings.TrimSpace(string(out))
-		if st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		// The reports being rewritten are not a change to what made them.
+		if st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!loadtest/reports").Output(); err == nil && len(st) > 0 {
 			commit += " (with uncommitted changes)"
 		}
 	}
