@@ -14,9 +14,21 @@ import (
 
 // shardctl runs the stack's shardctl (compose profile tools, the api
 // image) and returns what it printed.
+// A command that could not reach a database (on a busy machine a
+// connection can time out) is run again, up to three times: every shardctl
+// command can run twice, and apply takes up where it stopped.
 func (e *Env) shardctl(ctx context.Context, args ...string) (string, error) {
 	e.Logf("shardctl %s", strings.Join(args, " "))
-	return e.Stack.Compose(ctx, nil, append([]string{"--profile", "tools", "run", "--rm", "--no-deps", "shardctl"}, args...)...)
+	for try := 1; ; try++ {
+		out, err := e.Stack.Compose(ctx, nil, append([]string{"--profile", "tools", "run", "--rm", "--no-deps", "shardctl"}, args...)...)
+		if err == nil || try == 3 || !strings.Contains(err.Error(), "unreachable") {
+			return out, err
+		}
+		e.Logf("shardctl could not reach a database (try %d): running it again", try)
+		if err := sleep(ctx, 5*time.Second); err != nil {
+			return out, err
+		}
+	}
 }
 
 // userShards is where each live row is: the id → container index
