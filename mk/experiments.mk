@@ -14,4 +14,4 @@ experiments: images ## run every experiment (SHORT=1: each under a minute) and w
 
 .PHONY: test-experiments
 test-experiments: images ## run every experiment in short mode on a stack of its own (scalelab-exptest, ports 48000-49090) and check each report (~10 min)
-	go test -count=1 -tags experiments -timeout 40m -v -run TestEveryExperimentShort ./loadtest/cmd/experiment
+	go test -count=1 -tags experiments -timeout 45m -v -run TestEveryExperimentShort ./loadtest/cmd/experiment

@@ -34,8 +34,13 @@ func writeIndex(dir string) error {
 		if n := res.Head; n != nil {
 			headline = fmt.Sprintf("%s: %s %s", n.Label, report.FormatValue(n.Value), n.Unit)
 		}
-		fmt.Fprintf(&b, "| [%s](%s/report.md) | %s | %s | **%s** | %s, %s mode, commit %s |\n",
-			x.Name, x.Name, x.Title, headline, res.Verdict, res.Meta.Date, res.Meta.Mode, res.Meta.Commit)
+		load := ""
+		if m := res.Meta; m.LoadStart > 0 || m.LoadEnd > 0 {
+			load = fmt.Sprintf(", load average %.0f-%.0f", min(m.LoadStart, m.LoadEnd), max(m.LoadStart, m.LoadEnd))
+		}
+		fmt.Fprintf(&b, "| [%s](%s/report.md) | %s | %s | **%s** | %s, %s mode%s, commit %s |\n",
+			x.Name, x.Name, x.Title, headline, res.Verdict, res.Meta.Date, res.Meta.Mode, load, res.Meta.Commit)
 	}
+	b.WriteString("\nThe load average is the machine's 1-minute load average at the start and the end of each run, as its report gives it: above the number of cores, other work shared them, and absolute latencies and rates are pessimistic. The verdicts rest on ratios between setups measured in the same run, and each report says where a claim did not hold.\n")
 	return os.WriteFile(filepath.Join(dir, "README.md"), []byte(b.String()), 0o644)
 }

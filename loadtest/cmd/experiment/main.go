@@ -153,11 +153,13 @@ func runOne(ctx context.Context, env *experiments.Env, x *experiments.Experiment
 	if err != nil {
 		return err
 	}
-	start := time.Now()
+	start, load := time.Now(), report.LoadAvg()
 	// Whatever happens, the stack goes back to the declared state.
 	defer env.Stack.Restore(context.WithoutCancel(ctx))
 	if err := x.Run(ctx, env, r); err != nil {
 		return err
 	}
-	return r.Write(report.NewMeta(env.Stack.Root, mode, o.note), time.Since(start))
+	m := report.NewMeta(env.Stack.Root, mode, o.note)
+	m.LoadStart, m.LoadEnd = load, report.LoadAvg()
+	return r.Write(m, time.Since(start))
 }

@@ -1,8 +1,9 @@
-//go:build experiments
+//go:build containers || experiments
 
-// The whole-stack test of the experiments: `make test-experiments`. It is
-// behind a build tag until it has passed on a machine quiet enough to bring
-// the stack up (see docs/experiments.md): then it joins `make test`.
+// The experiments on a real stack of the project's images: one cheap
+// experiment in `make test` (tag containers, cheap_test.go), all of them in
+// `make test-experiments` (tag experiments, every_test.go). Both share this
+// stack and these report checks.
 package main
 
 import (
@@ -32,11 +33,11 @@ var testPorts = map[string]string{
 	"EDGE_NEWYORK_PORT": "48082", "ORIGIN_PORT": "48090", "PROMETHEUS_PORT": "49090",
 }
 
-// TestEveryExperimentShort runs every experiment in short mode on a real
-// stack of the project's images and checks each report: a verdict, the
-// numbers it lists present in results.json and in report.md, and every
+// runShort brings up the experiments' own stack, runs the named
+// experiments (or all) in short mode and checks each report: a verdict,
+// the numbers it lists present in results.json and in report.md, and every
 // chart it shows a PNG with something drawn in it.
-func TestEveryExperimentShort(t *testing.T) {
+func runShort(t *testing.T, name string, timeout time.Duration) {
 	env := append(os.Environ(), "COMPOSE_PROJECT_NAME="+project, "SCALELAB_BIND=127.0.0.1")
 	for k, v := range testPorts {
 		env = append(env, k+"="+v)
@@ -64,13 +65,17 @@ func TestEveryExperimentShort(t *testing.T) {
 	// that is down.
 
 	out := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var log bytes.Buffer
-	err := run(ctx, []string{"-name", "all", "-short", "-out", out, "-note", "Test run."}, env, &log)
+	err := run(ctx, []string{"-name", name, "-short", "-out", out, "-note", "Test run."}, env, &log)
 	t.Logf("experiments:\n%s", log.String())
 	if err != nil {
 		t.Fatalf("experiments: %v", err)
+	}
+	if name != "all" {
+		checkReport(t, filepath.Join(out, name))
+		return
 	}
 	index, err := os.ReadFile(filepath.Join(out, "README.md"))
 	if err != nil {

@@ -14,7 +14,8 @@ func NewMeta(root, mode, note string) Meta {
 	commit := "unknown"
 	if out, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output(); err == nil {
 		commit = strings.TrimSpace(string(out))
-		if st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		// The reports being rewritten are not a change to what made them.
+		if st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!loadtest/reports").Output(); err == nil && len(st) > 0 {
 			commit += " (with uncommitted changes)"
 		}
 	}
@@ -39,4 +40,19 @@ func machine() string {
 		}
 	}
 	return desc
+}
+
+// LoadAvg is the machine's 1-minute load average (/proc/loadavg), or -1
+// where there is none: reports name it at their start and end, since on a
+// shared machine it says how much their absolute numbers mean.
+func LoadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	var v float64
+	if _, err := fmt.Sscanf(string(b), "%g", &v); err != nil {
+		return -1
+	}
+	return v
 }

@@ -111,6 +111,10 @@ func (r *Report) Run(label string, rep *loadgen.Report) {
 // Meta is where and when the report was made.
 type Meta struct {
 	Commit, Machine, Date, Mode, Note string
+	// LoadStart and LoadEnd are the 1-minute load averages when the
+	// experiment started and ended (-1: unknown).
+	LoadStart float64 `json:"load_start"`
+	LoadEnd   float64 `json:"load_end"`
 }
 
 // Results is results.json.
@@ -137,6 +141,9 @@ func (r *Report) Write(m Meta, took time.Duration) error {
 	fmt.Fprintf(&b, "**Claim.** %s\n\n", r.Claim)
 	fmt.Fprintf(&b, "**Verdict on this machine: %s.** %s\n\n", r.Verdict, r.VerdictText)
 	fmt.Fprintf(&b, "Commit `%s` on %s, %s, %s mode, %s.", m.Commit, m.Machine, m.Date, m.Mode, took.Round(time.Second))
+	if m.LoadStart >= 0 && m.LoadEnd >= 0 {
+		fmt.Fprintf(&b, " Load average (1 min) %.1f at the start, %.1f at the end.", m.LoadStart, m.LoadEnd)
+	}
 	if m.Note != "" {
 		fmt.Fprintf(&b, " %s", m.Note)
 	}

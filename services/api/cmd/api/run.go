@@ -47,6 +47,7 @@ type config struct {
 	shardMapDSN  string
 	shardMapPoll time.Duration
 	pauseMax     time.Duration
+	readDelay    time.Duration
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -70,6 +71,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		shardMapDSN:  env.String("SHARD_MAP_DSN", ""),
 		shardMapPoll: env.Duration("SHARD_MAP_POLL", time.Second, 10*time.Millisecond, time.Minute),
 		pauseMax:     env.Duration("SHARD_PAUSE_MAX", 5*time.Second, 0, time.Minute),
+		readDelay:    env.Duration("SHARD_QUERY_DELAY", 0, 0, 10*time.Second),
 	}
 	// Snowflake node id: unique per replica, or two replicas could mint the
 	// same user id in the same millisecond. NODE_ID sets it; by default it is
@@ -127,7 +129,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("invalid configuration: NODE_ID: %v", err)
 	}
 	st, err := store.Open(cfg.shardDSNs, cfg.router,
-		store.Options{MaxConns: int32(cfg.dbMaxConns), QueryTimeout: cfg.dbTimeout, PauseMax: cfg.pauseMax}, svc.Registry)
+		store.Options{MaxConns: int32(cfg.dbMaxConns), QueryTimeout: cfg.dbTimeout, PauseMax: cfg.pauseMax, ReadDelay: cfg.readDelay}, svc.Registry)
 	if err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}

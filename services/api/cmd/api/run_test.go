@@ -30,6 +30,8 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		{"unknown router", map[string]string{"SHARD_ROUTER": "ring"}, "SHARD_ROUTER"},
 		{"node id out of range", map[string]string{"NODE_ID": "1024"}, "NODE_ID"},
 		{"negative ttl of absent users", map[string]string{"CACHE_NEGATIVE_TTL": "-1s"}, "CACHE_NEGATIVE_TTL"},
+		{"shard query delay not a duration", map[string]string{"SHARD_QUERY_DELAY": "slow"}, "SHARD_QUERY_DELAY"},
+		{"negative shard query delay", map[string]string{"SHARD_QUERY_DELAY": "-1ms"}, "SHARD_QUERY_DELAY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

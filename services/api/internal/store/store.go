@@ -50,6 +50,9 @@ type Options struct {
 	// PauseMax bounds how long a request waits while a shard refuses it
 	// for a reshard's cut-over (default 5 s); then it fails with a 503.
 	PauseMax time.Duration
+	// ReadDelay is added to every single-user shard read (SHARD_QUERY_DELAY,
+	// default 0): a realistic cost for a miss in the cache experiments.
+	ReadDelay time.Duration
 }
 
 // Store routes each user to its shard's pool, by the current View.
@@ -253,6 +256,9 @@ func (s *Store) get(ctx context.Context, v *View, sh int, id int64) (User, int64
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
+	if err := s.readDelay(ctx); err != nil {
+		return User{}, 0, s.observe(sh, "get", start, err)
+	}
 	var minVersion, seq int64
 	var n nullUser
 	err := v.pools[sh].QueryRow(ctx, `
