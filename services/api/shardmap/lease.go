@@ -67,7 +67,9 @@ func RenewFreeze(ctx context.Context, db DB, token int64, lease time.Duration) e
 // transaction ends, so that ReleaseExpired waits for its outcome.
 func HoldsFreeze(ctx context.Context, tx pgx.Tx, token int64) error {
 	var held bool
-	err := tx.QueryRow(ctx, `SELECT freeze_token = $1 AND freeze_until > clock_timestamp()
+	// A released lease has a NULL deadline: coalesce makes that "not held"
+	// rather than a NULL that cannot be scanned.
+	err := tx.QueryRow(ctx, `SELECT coalesce(freeze_token = $1 AND freeze_until > clock_timestamp(), false)
 		FROM reshard WHERE id = 1 FOR UPDATE`, token).Scan(&held)
 	if err == nil && !held {
 		err = ErrLeaseLost
