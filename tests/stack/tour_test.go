@@ -1,4 +1,4 @@
-//go:build containers
+//go:build containers && tour
 
 package stack
 
@@ -295,6 +295,17 @@ func tourSteps(s *stack) []tourStep {
 			})
 		}},
 		{prefix: "CACHE_STRATEGY=write-through make up", check: func(t *testing.T, _ string) string {
+			// make up recreated the replicas: the lb follows them through
+			// DNS and its health checks, as after --scale. A user types the
+			// next command seconds later; the test waits for the same state.
+			if n := eventually(30*time.Second, func() string {
+				if got := distinctServedBy(15); got != "3" {
+					return "replicas answering: " + got
+				}
+				return ""
+			}); n != "" {
+				return n + ", want the 3 recreated ones"
+			}
 			if a := get(t, url_("LB_PORT", "/users/42")); a.status != 200 {
 				return fmt.Sprintf("GET /users/42 on write-through = %d", a.status)
 			}
@@ -321,6 +332,14 @@ func tourSteps(s *stack) []tourStep {
 		{prefix: "curl -s -X POST localhost:8000/users/42/orders", check: contains(`"item":"book"`)},
 		{prefix: "curl -s 'localhost:8000/users/42?include=orders'", check: contains(`"orders"`, `"item":"book"`)},
 		{prefix: "docker stop scalelab_pg-orders_1; curl -s 'localhost:8000/users/42?include=orders'", check: contains(`"id":42`, `"orders_error"`)},
+		{prefix: "docker start scalelab_pg-orders_1", check: func(t *testing.T, _ string) string {
+			return eventually(60*time.Second, func() string {
+				if a := get(t, url_("LB_PORT", "/users/42?include=orders")); !strings.Contains(a.body, `"item":"book"`) {
+					return "orders did not come back: " + a.body
+				}
+				return ""
+			})
+		}},
 		{prefix: "for id in 1 2 3 4 5 6; do curl -s -o /dev/null -w \"user $id -> shard %header{x-shard}", check: func(_ *testing.T, out string) string {
 			for _, id := range []string{"1", "2", "3", "4", "5", "6"} {
 				if want := "user " + id + " -> shard " + shardOf(id) + "\n"; !strings.Contains(out, want) {
@@ -349,7 +368,7 @@ func tourSteps(s *stack) []tourStep {
 		{prefix: "make reshard-plan TO=4", check: contains("consistent")},
 		{prefix: "make reshard TO=4; make reshard-status", skip: "it moves the shared stack to four shards for good; " +
 			"services/api/cmd/api TestReshardUnderTraffic runs the same engine under traffic"},
-		{prefix: "docker stop scalelab_pg-users-2_1; curl -si localhost:8000/users/1", check: contains(" 503", "shard 2")},
+		{prefix: "docker stop scalelab_pg-users-2_1; curl -si localhost:8000/users/17", check: contains(" 503", "shard 2")},
 		{prefix: "curl -s localhost:8000/users/abc", check: contains(`"status":400`)},
 		{prefix: "curl -s -o /dev/null -w \"%{time_total}s %header{x-cache}\\n\" localhost:8081/logo.png", check: func(_ *testing.T, out string) string {
 			var secs float64
