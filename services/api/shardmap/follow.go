@@ -21,7 +21,7 @@ type Follower struct {
 	apply  func(Map) error
 	logger *slog.Logger
 
-	mu  sync.Mutex // one Refresh at a time: maps are applied in order
+	mu   sync.Mutex // one Refresh at a time: maps are applied in order
 	cur  atomic.Pointer[Map]
 	m    followMetrics
 	rows *rowsCollector

@@ -24,7 +24,7 @@ const inlineBody = 16 << 10
 type conn struct {
 	s       *Server
 	nc      net.Conn
-	handoff *handoffListener
+	handoff *platform.HandoffListener
 	idle    atomic.Bool // waiting for a next request
 
 	buf        []byte // buf[start:end] is read and not yet answered
@@ -38,7 +38,7 @@ type conn struct {
 	idleSince time.Time
 }
 
-func (s *Server) newConn(nc net.Conn, handoff *handoffListener) *conn {
+func (s *Server) newConn(nc net.Conn, handoff *platform.HandoffListener) *conn {
 	c := &conn{s: s, nc: nc, handoff: handoff, buf: make([]byte, bufSize), out: make([]byte, 0, 1024)}
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
@@ -75,9 +75,8 @@ func (c *conn) serve() {
 		}
 		// The request's bytes are still buffered: net/http reads them
 		// again from the start.
-		pc := &prefixedConn{Conn: c.nc, prefix: append([]byte(nil), c.buf[c.start:c.end]...)}
 		c.nc.SetReadDeadline(time.Time{})
-		handedOff = c.handoff.hand(pc)
+		handedOff = c.handoff.Hand(c.nc, c.buf[c.start:c.end])
 		return
 	}
 }

@@ -87,7 +87,7 @@ func New(cfg Config) *Server {
 // ShutdownTimeout to finish, idle connections are closed; the connections
 // handed over drain with net/http's Shutdown beside them.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	handoff := newHandoffListener(ln.Addr())
+	handoff := platform.NewHandoffListener(ln.Addr())
 	fallback := &http.Server{
 		Handler:           s.cfg.Fallback,
 		ReadHeaderTimeout: s.cfg.HeaderTimeout,

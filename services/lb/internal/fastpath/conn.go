@@ -17,7 +17,7 @@ import (
 type clientConn struct {
 	s       *Server
 	conn    net.Conn
-	handoff *handoffListener
+	handoff *platform.HandoffListener
 	rd      connReader
 	out     outBuf
 	peer    string      // the client's IP
@@ -47,7 +47,7 @@ type clientConn struct {
 	tried     []*balancer.Backend
 }
 
-func (s *Server) newConn(conn net.Conn, handoff *handoffListener) *clientConn {
+func (s *Server) newConn(conn net.Conn, handoff *platform.HandoffListener) *clientConn {
 	c := &clientConn{s: s, conn: conn, handoff: handoff, hdr: http.Header{}}
 	c.rd = connReader{conn: conn, buf: make([]byte, bufSize)}
 	c.out = outBuf{conn: conn, b: make([]byte, 0, bufSize)}
@@ -87,9 +87,8 @@ func (c *clientConn) serve() {
 		if c.req.h2Preface || c.req.upgrade || c.req.expect || equalFold(c.req.method, "connect") {
 			// The bytes of this request are still in the buffer: net/http
 			// reads them again from the start.
-			pc := &prefixedConn{Conn: c.conn, prefix: append([]byte(nil), c.rd.buffered()...)}
 			c.conn.SetReadDeadline(time.Time{})
-			if c.handoff.hand(pc) {
+			if c.handoff.Hand(c.conn, c.rd.buffered()) {
 				handedOff = true
 			}
 			return

@@ -23,7 +23,7 @@
 // parse strictly and write canonical heads are easier to check than a
 // large dependency's defaults. What the fast path does not speak is handed,
 // connection and all, to a net/http server with the std engine (see
-// handoff.go).
+// platform.HandoffListener).
 package fastpath
 
 import (
@@ -112,7 +112,7 @@ func New(cfg Config) *Server {
 // platform's servers do: the listener closes, requests in flight get
 // ShutdownTimeout to finish, idle connections are closed.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	handoff := newHandoffListener(ln.Addr())
+	handoff := platform.NewHandoffListener(ln.Addr())
 	fallback := s.cfg.Fallback
 	if fallback == nil {
 		fallback = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
