@@ -40,9 +40,7 @@ type conn struct {
 
 func (s *Server) newConn(nc net.Conn, handoff *platform.HandoffListener) *conn {
 	c := &conn{s: s, nc: nc, handoff: handoff, buf: make([]byte, bufSize), out: make([]byte, 0, 1024)}
-	s.mu.Lock()
-	s.conns[c] = struct{}{}
-	s.mu.Unlock()
+	s.conns.Add(nc, &c.idle)
 	return c
 }
 
@@ -50,9 +48,7 @@ func (s *Server) newConn(nc net.Conn, handoff *platform.HandoffListener) *conn {
 func (c *conn) serve() {
 	handedOff := false
 	defer func() {
-		c.s.mu.Lock()
-		delete(c.s.conns, c)
-		c.s.mu.Unlock()
+		c.s.conns.Remove(c.nc)
 		if !handedOff {
 			c.nc.Close()
 		}

@@ -56,8 +56,7 @@ type Server struct {
 	logRequests bool         // the access log is on: Record needs the path and the id
 	answered    atomic.Int64 // plain hits answered here (the rest were handed over)
 
-	mu       sync.Mutex
-	conns    map[*conn]struct{}
+	conns    platform.ConnSet
 	draining atomic.Bool
 }
 
@@ -78,7 +77,6 @@ func New(cfg Config) *Server {
 	return &Server{
 		cfg:         cfg,
 		logRequests: cfg.Route != nil && cfg.Route.Logs(context.Background()),
-		conns:       map[*conn]struct{}{},
 	}
 }
 
@@ -112,10 +110,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Handle: func(nc net.Conn) { s.newConn(nc, handoff).serve() },
 		CloseIdle: func() {
 			drainOnce.Do(startDrain)
-			s.wakeIdle()
+			s.conns.WakeIdle()
 		},
 		CloseAll: func() {
-			s.closeAll()
+			s.conns.CloseAll()
 			fallback.Close()
 		},
 		ShutdownTimeout: s.cfg.ShutdownTimeout,
@@ -126,25 +124,4 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	<-fallbackDone
 	handoff.Close()
 	return err
-}
-
-// wakeIdle makes every connection waiting for a next request stop
-// waiting; it sees that the server is draining and closes. (Repeated until
-// they are gone: a connection may set its own deadline just after.)
-func (s *Server) wakeIdle() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		if c.idle.Load() {
-			c.nc.SetReadDeadline(time.Unix(1, 0))
-		}
-	}
-}
-
-func (s *Server) closeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		c.nc.Close()
-	}
 }

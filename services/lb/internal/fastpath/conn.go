@@ -58,9 +58,7 @@ func (s *Server) newConn(conn net.Conn, handoff *platform.HandoffListener) *clie
 	}
 	c.hreq = http.Request{URL: &c.url, Header: c.hdr, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		RemoteAddr: conn.RemoteAddr().String()}
-	s.mu.Lock()
-	s.conns[c] = struct{}{}
-	s.mu.Unlock()
+	s.conns.Add(conn, &c.idle)
 	return c
 }
 
@@ -68,9 +66,7 @@ func (s *Server) newConn(conn net.Conn, handoff *platform.HandoffListener) *clie
 func (c *clientConn) serve() {
 	handedOff := false
 	defer func() {
-		c.s.mu.Lock()
-		delete(c.s.conns, c)
-		c.s.mu.Unlock()
+		c.s.conns.Remove(c.conn)
 		if !handedOff {
 			c.conn.Close()
 		}

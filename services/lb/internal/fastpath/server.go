@@ -74,8 +74,7 @@ type Server struct {
 	// The errors of a try cut short by either timeout, made once.
 	tryLimit, requestLimit error
 
-	mu       sync.Mutex
-	conns    map[*clientConn]struct{}
+	conns    platform.ConnSet
 	draining atomic.Bool
 }
 
@@ -101,7 +100,6 @@ func New(cfg Config) *Server {
 		readsRequest: balancer.ReadsRequest(cfg.Policy),
 		logRequests:  cfg.Route != nil && cfg.Route.Logs(context.Background()),
 		backends:     newPool(),
-		conns:        map[*clientConn]struct{}{},
 		picker:       forward.NewPicker(cfg.Policy, &cfg.Forward, cfg.Metrics),
 	}
 	s.tryLimit, s.requestLimit = cfg.Forward.Timeouts()
@@ -147,10 +145,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Handle: func(conn net.Conn) { s.newConn(conn, handoff).serve() },
 		CloseIdle: func() {
 			drainOnce.Do(startDrain)
-			s.wakeIdle()
+			s.conns.WakeIdle()
 		},
 		CloseAll: func() {
-			s.closeAll()
+			s.conns.CloseAll()
 			s.fallback.Close()
 		},
 		ShutdownTimeout: s.cfg.ShutdownTimeout,
@@ -163,27 +161,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	close(sweepDone)
 	handoff.Close()
 	return err
-}
-
-// wakeIdle makes every connection waiting for a next request stop
-// waiting; it sees that the server is draining and closes. (Repeated until
-// they are gone: a connection may set its own deadline just after.)
-func (s *Server) wakeIdle() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		if c.idle.Load() {
-			c.conn.SetReadDeadline(time.Unix(1, 0))
-		}
-	}
-}
-
-func (s *Server) closeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		c.conn.Close()
-	}
 }
 
 // sweep closes idle backend connections that aged out, or whose backend
