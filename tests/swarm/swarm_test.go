@@ -1,4 +1,4 @@
-//go:build swarm
+//go:build containers
 
 // Package swarm deploys the lab as a Docker Swarm stack on this machine's
 // engine (a single-node swarm, initialised if there is none), checks what

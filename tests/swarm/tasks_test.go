@@ -1,4 +1,4 @@
-//go:build swarm
+//go:build containers
 
 package swarm
 
