@@ -28,29 +28,42 @@ func runL4VsL7(ctx context.Context, e *Env, r *report.Report) error {
 	if err != nil || len(lbIDs) != 1 {
 		return fmt.Errorf("want one running lb container (got %d): %v", len(lbIDs), err)
 	}
-	listeners := []struct{ name, url string }{{"L7", e.Stack.URL("LB_PORT")}, {"L4", e.Stack.URL("LB_L4_PORT")}}
+	listeners := []listener{{"L7", e.Stack.URL("LB_PORT")}, {"L4", e.Stack.URL("LB_L4_PORT")}}
 	rounds, d, c := e.N(3, 2), e.D(10*time.Second, 5*time.Second), 32
 	r.Setup = append(r.Setup,
 		"`GET /` (the api's smallest answer) through the lb's L7 port and its L4 port, same api replicas behind both; keep-alive connections, closed loop with 32 workers",
 		fmt.Sprintf("%d rounds of %v per listener, interleaved (L7, L4, L7, L4, ...) so a burst of other work on the machine hits both", rounds, d),
 		"CPU: the lb container's CPU time from its cgroup (cpuacct), read before and after each run, divided by the requests",
 	)
+	runs, err := l4vsl7Rounds(ctx, e, r, lbIDs[0], listeners, rounds, d, c)
+	if err != nil {
+		return err
+	}
+	return l4vsl7Report(r, listeners, runs)
+}
+
+// listener is one of the lb's ports under test.
+type listener struct{ name, url string }
+
+// l4vsl7Rounds runs the listeners in turn, rounds times, reading the lb
+// container's CPU time around each run.
+func l4vsl7Rounds(ctx context.Context, e *Env, r *report.Report, lbID string, listeners []listener, rounds int, d time.Duration, c int) (map[string][]lbRun, error) {
 	runs := map[string][]lbRun{}
 	for round := range rounds {
 		for _, l := range listeners {
-			before, err := e.Stack.CPU(ctx, lbIDs[0])
+			before, err := e.Stack.CPU(ctx, lbID)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			cfg := scenario("hello", l.url)
 			cfg.Concurrency, cfg.Duration = c, d
 			rep, err := e.Load(ctx, r, fmt.Sprintf("%s round %d", l.name, round+1), cfg)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			after, err := e.Stack.CPU(ctx, lbIDs[0])
+			after, err := e.Stack.CPU(ctx, lbID)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			runs[l.name] = append(runs[l.name], lbRun{
 				rps: rep.Throughput, p50: rep.LatencyMillis.P50, p99: rep.LatencyMillis.P99,
@@ -59,6 +72,11 @@ func runL4VsL7(ctx context.Context, e *Env, r *report.Report) error {
 			})
 		}
 	}
+	return runs, nil
+}
+
+// l4vsl7Report writes the medians, every round, the charts and the verdict.
+func l4vsl7Report(r *report.Report, listeners []listener, runs map[string][]lbRun) error {
 	med := func(name string, f func(lbRun) float64) float64 {
 		var v []float64
 		for _, x := range runs[name] {

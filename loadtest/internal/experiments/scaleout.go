@@ -32,21 +32,38 @@ func runScaleOut(ctx context.Context, e *Env, r *report.Report) error {
 		"everything (the load generator, the lb, the replicas, Redis, PostgreSQL) runs on the same 2 cores: the curve must flatten where the cores are used up, whatever the replica count",
 	)
 	defer e.Stack.Restore(context.WithoutCancel(ctx))
-	type point struct{ rate, achieved, p50, p99 float64 }
-	curves := map[int][]point{}
-	var again []point // one replica measured a second time, last
-	var rows [][]string
+	m, err := scaleOutMeasure(ctx, e, r, lb, replicas, rates, d)
+	if err != nil {
+		return err
+	}
+	return scaleOutReport(r, replicas, m)
+}
+
+// scalePoint is one run: the asked rate, the answered rate and latency.
+type scalePoint struct{ rate, achieved, p50, p99 float64 }
+
+// scaleRuns are the runs by replica count, and one replica's again.
+type scaleRuns struct {
+	curves map[int][]scalePoint
+	again  []scalePoint // one replica measured a second time, last
+	rows   [][]string
+}
+
+// scaleOutMeasure runs every rate at every replica count, then one
+// replica again.
+func scaleOutMeasure(ctx context.Context, e *Env, r *report.Report, lb string, replicas, rates []int, d time.Duration) (scaleRuns, error) {
+	m := scaleRuns{curves: map[int][]scalePoint{}}
 	// The replica counts run one after the other, so the machine may be
 	// busier during one than another: one replica is measured again at
 	// the end, and the gap between its two runs is the noise.
 	for i, n := range append(slices.Clone(replicas), replicas[0]) {
 		repeat := i == len(replicas)
 		if err := e.Stack.Apply(ctx, nil, "--no-deps", "--scale", fmt.Sprintf("api=%d", n), "api"); err != nil {
-			return err
+			return m, err
 		}
 		// Let the lb's DNS refresh (2 s) and health checks see the new set.
 		if err := sleep(ctx, 5*time.Second); err != nil {
-			return err
+			return m, err
 		}
 		for _, rate := range rates {
 			cfg := scenario("read", lb)
@@ -57,25 +74,30 @@ func runScaleOut(ctx context.Context, e *Env, r *report.Report) error {
 			}
 			rep, err := e.Load(ctx, r, fmt.Sprintf("api%s at %d/s", label, rate), cfg)
 			if err != nil {
-				return err
+				return m, err
 			}
 			ok := float64(rep.Requests-rep.Errors) / rep.ElapsedSec
-			pt := point{float64(rate), ok, rep.LatencyMillis.P50, rep.LatencyMillis.P99}
+			pt := scalePoint{float64(rate), ok, rep.LatencyMillis.P50, rep.LatencyMillis.P99}
 			if repeat {
-				again = append(again, pt)
+				m.again = append(m.again, pt)
 			} else {
-				curves[n] = append(curves[n], pt)
+				m.curves[n] = append(m.curves[n], pt)
 			}
-			rows = append(rows, []string{label, fmt.Sprint(rate), report.FormatValue(ok), ms(rep.LatencyMillis.P50), ms(rep.LatencyMillis.P99), fmt.Sprint(rep.Errors)})
+			m.rows = append(m.rows, []string{label, fmt.Sprint(rate), report.FormatValue(ok), ms(rep.LatencyMillis.P50), ms(rep.LatencyMillis.P99), fmt.Sprint(rep.Errors)})
 		}
 	}
+	return m, nil
+}
+
+// scaleOutReport draws the curves and weighs the gain against the noise.
+func scaleOutReport(r *report.Report, replicas []int, m scaleRuns) error {
 	r.Section("Throughput and latency by replica count and arrival rate")
-	r.Table([]string{"replicas", "asked req/s", "answered req/s", "p50", "p99", "errors"}, rows)
+	r.Table([]string{"replicas", "asked req/s", "answered req/s", "p50", "p99", "errors"}, m.rows)
 	var tput, lat []chart.Series
 	best := map[int]float64{}
 	for _, n := range replicas {
 		var x, y, p []float64
-		for _, pt := range curves[n] {
+		for _, pt := range m.curves[n] {
 			x, y, p = append(x, pt.rate), append(y, pt.achieved), append(p, pt.p99)
 			best[n] = max(best[n], pt.achieved)
 		}
@@ -84,7 +106,7 @@ func runScaleOut(ctx context.Context, e *Env, r *report.Report) error {
 	}
 	var x, y, p []float64
 	bestAgain := 0.0
-	for _, pt := range again {
+	for _, pt := range m.again {
 		x, y, p = append(x, pt.rate), append(y, pt.achieved), append(p, pt.p99)
 		bestAgain = max(bestAgain, pt.achieved)
 	}

@@ -32,85 +32,137 @@ func runStateless(ctx context.Context, e *Env, r *report.Report) error {
 		return err
 	}
 	r.Setup = append(r.Setup, fmt.Sprintf("%d api replicas behind the lb's L7 port (`LB_BACKENDS=dns://api:8080`, round robin), Redis for sessions", len(ids)))
+	sp, err := statelessSpread(ctx, e, r, lb)
+	if err != nil {
+		return err
+	}
+	servedBy, err := statelessSession(ctx, r, lb, 3*len(ids))
+	if err != nil {
+		return err
+	}
+	kill, err := statelessKill(ctx, e, r, lb, ids[len(ids)-1], sp.replicas)
+	if err != nil {
+		return err
+	}
+	switch {
+	case sp.even() && len(servedBy) == len(ids) && kill.Errors == 0:
+		r.Verdict = report.Held
+		r.VerdictText = fmt.Sprintf("%d replicas shared the load (busiest/least busy %.2f), one session was served by all %d, and killing a replica under load cost no request.", len(sp.replicas), sp.ratio(), len(servedBy))
+	default:
+		r.Verdict = report.Partly
+		r.VerdictText = fmt.Sprintf("Spread %v (%d replicas, busiest/least busy %.2f), session on %d of %d replicas, %d errors when a replica was killed.", sp.even(), len(sp.replicas), sp.ratio(), len(servedBy), len(ids), kill.Errors)
+	}
+	return nil
+}
 
-	// 1. The spread.
+// replicaSpread is how the requests of a closed-loop run fell on the replicas.
+type replicaSpread struct {
+	replicas []string
+	lo, hi   int // requests of the least and the busiest replica
+}
+
+func (s replicaSpread) ratio() float64 { return float64(s.hi) / float64(max(s.lo, 1)) }
+func (s replicaSpread) even() bool     { return s.lo > 0 && s.ratio() < 1.5 }
+
+// statelessSpread sends `GET /` through the lb and counts who answered.
+func statelessSpread(ctx context.Context, e *Env, r *report.Report, lb string) (replicaSpread, error) {
 	cfg := scenario("hello", lb)
 	cfg.Concurrency, cfg.Duration = 8, e.D(15*time.Second, 5*time.Second)
 	rep, err := e.Load(ctx, r, "spread", cfg)
 	if err != nil {
-		return err
+		return replicaSpread{}, err
 	}
 	r.Section("Requests spread over the replicas")
-	by := rep.Headers["X-Served-By"]
-	var cats []string
+	var sp replicaSpread
 	var vals []float64
 	var rows [][]string
-	lo, hi := 0, 0
-	for _, c := range by.Top {
-		cats, vals = append(cats, c.Value), append(vals, float64(c.Count))
+	for _, c := range rep.Headers["X-Served-By"].Top {
+		sp.replicas, vals = append(sp.replicas, c.Value), append(vals, float64(c.Count))
 		rows = append(rows, []string{c.Value, fmt.Sprint(c.Count), pct(c.Count, rep.Requests)})
-		if lo == 0 || c.Count < lo {
-			lo = c.Count
+		if sp.lo == 0 || c.Count < sp.lo {
+			sp.lo = c.Count
 		}
-		hi = max(hi, c.Count)
+		sp.hi = max(sp.hi, c.Count)
 	}
 	r.Para("`GET /` through the lb, closed loop with 8 workers for %v: %d requests, %d errors.", cfg.Duration, rep.Requests, rep.Errors)
 	r.Table([]string{"replica (X-Served-By)", "requests", "share"}, rows)
-	if err := r.Chart("spread.png", "Requests per replica", &chart.Bars{Title: "Requests per replica (GET / through the lb)", YLabel: "requests", Categories: cats, Groups: []chart.Group{{Name: "requests", Values: vals}}}); err != nil {
-		return err
+	if err := r.Chart("spread.png", "Requests per replica", &chart.Bars{Title: "Requests per replica (GET / through the lb)", YLabel: "requests", Categories: sp.replicas, Groups: []chart.Group{{Name: "requests", Values: vals}}}); err != nil {
+		return replicaSpread{}, err
 	}
-	r.Number("replicas_seen", "replicas that answered", float64(len(by.Top)), "")
-	if lo > 0 {
-		r.Number("spread_max_min", "busiest / least busy replica", float64(hi)/float64(lo), "×")
+	r.Number("replicas_seen", "replicas that answered", float64(len(sp.replicas)), "")
+	if sp.lo > 0 {
+		r.Number("spread_max_min", "busiest / least busy replica", sp.ratio(), "×")
 	}
+	return sp, nil
+}
 
-	// 2. A session made on one replica, used on all.
-	created, servedBy, okCount, tries, err := sessionAcross(ctx, lb, 3*len(ids))
+// statelessSession makes a session on one replica and uses it n times.
+func statelessSession(ctx context.Context, r *report.Report, lb string, n int) (servedBy []string, err error) {
+	created, servedBy, okCount, tries, err := sessionAcross(ctx, lb, n)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r.Section("A session made on one replica, used on all")
 	r.Para("`POST /login` once through the lb (made by **%s**), then `GET /me` %d times with the cookie: %d answered 200, served by %s.",
 		created, tries, okCount, strings.Join(servedBy, ", "))
 	r.Number("session_replicas", "replicas that accepted the same session", float64(len(servedBy)), "")
+	return servedBy, nil
+}
 
-	// 3. A replica killed mid-run.
+// statelessKill runs an open-loop load and kills the victim container a
+// third of the way in. The mark is when `docker kill` returned (on a busy
+// machine it can take seconds), and the load goes on for the two thirds
+// planned after that, so the kill always falls inside the run.
+func statelessKill(ctx context.Context, e *Env, r *report.Report, lb, victim string, replicas []string) (*loadgen.Report, error) {
 	rate, d := e.N(300, 150), e.D(45*time.Second, 20*time.Second)
-	killAt := (d / 3).Round(time.Second)
-	cfg = scenario("hello", lb)
-	cfg.Rate, cfg.Concurrency, cfg.Duration = rate, 256, d
-	done := make(chan struct{})
-	var killErr error
-	victim := ids[len(ids)-1]
+	cfg := scenario("hello", lb)
+	cfg.Rate, cfg.Concurrency, cfg.Duration = rate, 256, 4*d
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	var rep *loadgen.Report
+	var loadErr error
+	loaded := make(chan struct{})
+	t0 := time.Now()
 	go func() {
-		defer close(done)
-		if sleep(ctx, killAt) != nil {
-			return
-		}
-		_, killErr = e.Stack.Docker(ctx, "kill", victim)
-		e.Logf("killed api container %.12s at %v", victim, killAt)
+		defer close(loaded)
+		rep, loadErr = e.Load(loadCtx, r, "kill", cfg)
 	}()
-	rep, err = e.Load(ctx, r, "kill", cfg)
-	<-done
-	if err != nil {
-		return err
+	err := sleep(ctx, d/3)
+	var killAt time.Duration
+	if err == nil {
+		_, err = e.Stack.Docker(ctx, "kill", victim)
+		killAt = time.Since(t0)
+		e.Logf("killed api container %.12s at %v", victim, killAt.Round(100*time.Millisecond))
 	}
-	if killErr != nil {
-		return killErr
+	if err == nil {
+		err = sleep(ctx, 2*d/3)
+	}
+	stopLoad()
+	<-loaded
+	if err == nil {
+		err = loadErr
+	}
+	if err != nil {
+		return nil, err
 	}
 	if err := e.Stack.Restore(ctx); err != nil {
-		return err
+		return nil, err
 	}
-	victimName := replicaGone(rep, int(killAt/time.Second))
+	return rep, statelessKillReport(r, rep, rate, killAt, replicas)
+}
+
+// statelessKillReport writes the kill run's table, charts and numbers.
+func statelessKillReport(r *report.Report, rep *loadgen.Report, rate int, killAt time.Duration, replicas []string) error {
 	r.Section("A replica killed mid-run")
-	r.Para("Open loop at %d requests/s for %v (`GET /`); at %v one api container (%s) was killed with `docker kill` (SIGKILL: no draining). The lb finds out from failed tries (passive ejection), retries idempotent requests on another replica, and its health checks take the replica out.", rate, d, killAt, victimName)
+	r.Para("Open loop at %d requests/s for %v (`GET /`); at %v one api container (%s) was killed with `docker kill` (SIGKILL: no draining; the moment the command returned). The lb finds out from failed tries (passive ejection), retries idempotent requests on another replica, and its health checks take the replica out.",
+		rate, time.Duration(len(rep.Series))*time.Second, killAt.Round(100*time.Millisecond), replicaGone(rep, int(killAt/time.Second)))
 	r.Table([]string{"", "value"}, [][]string{
 		{"requests", fmt.Sprint(rep.Requests)},
 		{"errors (transport, 4xx, 5xx)", fmt.Sprintf("%d (%d, %d, %d)", rep.Errors, rep.TransportErrors, rep.Status["4xx"], rep.Status["5xx"])},
 		{"p50 / p99 / max", ms(rep.LatencyMillis.P50) + " / " + ms(rep.LatencyMillis.P99) + " / " + ms(rep.LatencyMillis.Max)},
 	})
 	var lines []chart.Series
-	for _, name := range cats {
+	for _, name := range replicas {
 		x, y := series(rep, func(s loadgen.Second) float64 { return float64(s.Headers["X-Served-By"][name]) })
 		lines = append(lines, chart.Series{Name: name, X: x, Y: y})
 	}
@@ -127,16 +179,6 @@ func runStateless(ctx context.Context, e *Env, r *report.Report) error {
 	}
 	r.Number("kill_errors", "errors while a replica was killed", float64(rep.Errors), "")
 	r.Number("kill_p99_ms", "p99 during the kill run", rep.LatencyMillis.P99, "ms")
-
-	evenSpread := lo > 0 && float64(hi)/float64(lo) < 1.5
-	switch {
-	case evenSpread && len(servedBy) == len(ids) && rep.Errors == 0:
-		r.Verdict = report.Held
-		r.VerdictText = fmt.Sprintf("%d replicas shared the load (busiest/least busy %.2f), one session was served by all %d, and killing a replica under %d requests/s cost no request.", len(by.Top), float64(hi)/float64(lo), len(servedBy), rate)
-	default:
-		r.Verdict = report.Partly
-		r.VerdictText = fmt.Sprintf("Spread %v (%d replicas, busiest/least busy %.2f), session on %d of %d replicas, %d errors when a replica was killed.", evenSpread, len(by.Top), float64(hi)/float64(max(lo, 1)), len(servedBy), len(ids), rep.Errors)
-	}
 	return nil
 }
 
