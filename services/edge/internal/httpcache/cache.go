@@ -115,6 +115,7 @@ type Cache struct {
 	// key (*growing), so requests arriving meanwhile read them too.
 	streams    sync.Map
 	background sync.WaitGroup
+	reach      originReach // whether the origin answers (reach.go)
 }
 
 // NewStore returns a store for a Cache, indexed by surrogate key, evicting

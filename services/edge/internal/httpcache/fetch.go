@@ -167,6 +167,7 @@ func (c *Cache) roundTrip(ctx context.Context, req *http.Request) (*http.Respons
 		code = platform.StatusClass(resp.StatusCode)
 	}
 	c.metrics.fetchDuration.WithLabelValues(code).Observe(time.Since(start).Seconds())
+	c.reach.record(ctx, err)
 	if err != nil {
 		return nil, originError(ctx, err)
 	}

@@ -77,8 +77,27 @@ func (c *Cache) serveCacheable(w http.ResponseWriter, r *http.Request) {
 		if forced {
 			cs.fwd = "request"
 		}
+		if c.staleWhileOriginDown(w, r, key, e, reqCC, now) {
+			return
+		}
 	}
 	c.toOrigin(w, r, key, obj, e, cs, reqCC)
+}
+
+// staleWhileOriginDown answers from the stale entry e at once when the
+// origin's last exchange went unanswered and stale-if-error allows e
+// (reach.go); one background revalidation per entry tries the origin
+// meanwhile. Requests with credentials or no-store, which are fetched
+// alone, still ask the origin themselves.
+func (c *Cache) staleWhileOriginDown(w http.ResponseWriter, r *http.Request, key string, e *Entry, reqCC CacheControl, now time.Time) bool {
+	if !c.reach.down() || reqCC.OnlyIfCached || reqCC.NoStore || r.Header.Get("Authorization") != "" || !c.staleIfError(e, reqCC, now) {
+		return false
+	}
+	c.revalidateInBackground(r, key, e)
+	f := c.staleFill(e, cacheStatus{hit: true}, 0)
+	f.cs.fwd = "" // not forwarded: answered from the cache
+	c.serveEntry(w, r, e, "STALE", f.cs, "cache", resultStale)
+	return true
 }
 
 // toOrigin answers a GET or HEAD that needs the origin; e is the stored
