@@ -77,12 +77,13 @@ func runFailures(ctx context.Context, e *Env, r *report.Report) error {
 		if faultErr = sleep(ctx, time.Until(t0.Add(time.Duration(2*i+1)*slot))); faultErr != nil {
 			break
 		}
-		// The mark is when the command returned: the fault surely holds
-		// from then on, however long docker took to carry it out.
+		// The window starts when the command began: what fails from then
+		// on is the fault's doing, however long docker takes to carry it
+		// out.
+		at := time.Since(t0)
 		if faultErr = f.break_(ctx); faultErr != nil {
 			break
 		}
-		at := time.Since(t0)
 		e.Logf("%s at %v", f.name, at.Round(100*time.Millisecond))
 		marks = append(marks, chart.Mark{X: at.Seconds(), Label: f.name})
 		if faultErr = sleep(ctx, slot); faultErr != nil {
