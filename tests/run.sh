@@ -25,8 +25,8 @@ echo "== go vet ${modules[*]}"
 go vet "${modules[@]}" || exit 1
 # containers: make test's; experiments and swarm: make test-experiments' and
 # make test-swarm's.
-echo "== go vet -tags containers,experiments,swarm,tour"
-go vet -tags containers,experiments,swarm,tour "${modules[@]}" || exit 1
+echo "== go vet -tags containers,experiments,swarm"
+go vet -tags containers,experiments,swarm "${modules[@]}" || exit 1
 
 echo "== unit: go test -race (no tags: no containers)"
 status=0
