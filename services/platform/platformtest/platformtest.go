@@ -101,6 +101,9 @@ func Start(t testing.TB, run platform.RunFunc, env map[string]string) *Running {
 		} else if time.Now().After(deadline) {
 			t.Fatalf("not ready after 30s: %v\n%s", err, logs.String())
 		}
+		// Readiness may wait on other processes (the api's PostgreSQL and
+		// Redis containers), and a service at LOG_LEVEL=warn logs nothing
+		// to wait on: this one wait polls, bounded by the 30 s above.
 		time.Sleep(20 * time.Millisecond)
 	}
 }
