@@ -13,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"scalelab/services/platform/platformtest"
 )
@@ -257,6 +256,21 @@ func TestClientGoneIs499(t *testing.T) {
 	waitForMetric(t, lb, `scalelab_lb_http_requests_total{code="499",method="GET",route="/"} 1`)
 }
 
+// lineSignal is a log writer that closes seen at the first write holding
+// line.
+type lineSignal struct {
+	line string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *lineSignal) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), w.line) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
 // startLB runs the lb as main does, logging at debug unless env says
 // otherwise: the tests wait on its log lines (see waitForMetric).
 func startLB(t *testing.T, env map[string]string) *platformtest.Running {
@@ -319,25 +333,23 @@ func TestNoBackendYet(t *testing.T) {
 		"LB_DNS_REFRESH": "50ms",
 		"LISTEN_ADDR":    listen,
 		"ADMIN_ADDR":     admin,
-		"LOG_LEVEL":      "error",
+		"LOG_LEVEL":      "info",
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
+	logs := &lineSignal{line: `"msg":"listening"`, seen: make(chan struct{})}
 	go func() {
-		done <- run(ctx, []string{"lb"}, func(k string) string { return vars[k] }, io.Discard, io.Discard)
+		done <- run(ctx, []string{"lb"}, func(k string) string { return vars[k] }, logs, logs)
 	}()
-
-	var resp *http.Response
-	for {
-		var err error
-		if resp, err = http.Get("http://" + listen + "/"); err == nil {
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("run returned before serving: %v", err)
-		case <-time.After(10 * time.Millisecond):
-		}
+	// The platform logs "listening" once its listeners are bound.
+	select {
+	case <-logs.seen:
+	case err := <-done:
+		t.Fatalf("run returned before serving: %v", err)
+	}
+	resp, err := http.Get("http://" + listen + "/")
+	if err != nil {
+		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
