@@ -24,8 +24,8 @@ mapfile -t modules < <(go list -m -f '{{.Dir}}' | sed "s|^$PWD|.|; s|\$|/...|")
 echo "== go vet ${modules[*]}"
 go vet "${modules[@]}" || exit 1
 # containers: make test's; experiments: make test-experiments'.
-echo "== go vet -tags containers,experiments,tour"
-go vet -tags containers,experiments,tour "${modules[@]}" || exit 1
+echo "== go vet -tags containers,experiments"
+go vet -tags containers,experiments "${modules[@]}" || exit 1
 
 echo "== unit: go test -race (no tags: no containers)"
 status=0

@@ -81,6 +81,7 @@ func (cs *ConnServer) Serve(ctx context.Context, ln net.Listener) error {
 		backoff = 0
 		conns.Go(func() { cs.Handle(conn) })
 	}
+	logger.Debug("listener closed; draining", "addr", ln.Addr().String())
 	cs.drain(&conns, logger)
 	return serveErr
 }

@@ -24,15 +24,33 @@ const waitTimeout = 20 * time.Second
 
 var client = &http.Client{Timeout: waitTimeout}
 
+// syncBuffer collects a service's log lines; the lines the service writes
+// at each step of its life (listening, draining) are the signals the tests
+// wait on.
 type syncBuffer struct {
-	mu sync.Mutex
-	sb strings.Builder
+	mu      sync.Mutex
+	sb      strings.Builder
+	written chan struct{} // closed and replaced on every Write
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.written != nil {
+		close(b.written)
+		b.written = nil
+	}
 	return b.sb.Write(p)
+}
+
+// next returns the logs so far and a channel closed by the next Write.
+func (b *syncBuffer) next() (string, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.written == nil {
+		b.written = make(chan struct{})
+	}
+	return b.sb.String(), b.written
 }
 
 func (b *syncBuffer) String() string {
@@ -82,25 +100,28 @@ func startService(t *testing.T, base platform.Base, handler http.Handler, setup 
 			t.Errorf("Run did not return after cancel\n%s", logs.String())
 		}
 	})
-	deadline := time.Now().Add(waitTimeout)
+	r.waitLog(t, "listening") // both listeners are bound: connections queue until accepted
+	return r
+}
+
+// waitLog waits until the service logs msg; Run returning first, or
+// waitTimeout passing, fails the test.
+func (r *running) waitLog(t *testing.T, msg string) {
+	t.Helper()
+	timeout := time.After(waitTimeout)
 	for {
+		logs, written := r.logs.next()
+		if strings.Contains(logs, `"msg":"`+msg+`"`) {
+			return
+		}
 		select {
+		case <-written:
 		case err := <-r.done:
 			r.done <- err
-			t.Fatalf("Run returned before serving: %v\n%s", err, logs.String())
-		default:
+			t.Fatalf("Run returned before logging %q: %v\n%s", msg, err, logs)
+		case <-timeout:
+			t.Fatalf("no %q in the logs within %v:\n%s", msg, waitTimeout, logs)
 		}
-		resp, err := client.Get(r.adminURL + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return r
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("service not serving: %v\n%s", err, logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -166,22 +187,9 @@ func TestServiceDrainsGracefully(t *testing.T) {
 	r.cancel()
 
 	// /readyz turns 503 "draining" while the request is still in flight.
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		code, body := getReadyz(t, r.adminURL)
-		if code == http.StatusServiceUnavailable {
-			if body.Status != "draining" {
-				t.Fatalf("/readyz while draining = %d %q, want status draining", code, body.Status)
-			}
-			break
-		}
-		if code != http.StatusOK {
-			t.Fatalf("/readyz = %d %+v, want 200 then 503", code, body)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz never turned 503 after cancel")
-		}
-		time.Sleep(5 * time.Millisecond)
+	r.waitLog(t, "draining")
+	if code, body := getReadyz(t, r.adminURL); code != http.StatusServiceUnavailable || body.Status != "draining" {
+		t.Fatalf("/readyz while draining = %d %q, want 503 draining", code, body.Status)
 	}
 	if !r.svc.Draining() {
 		t.Error("Draining() = false after /readyz reported draining")

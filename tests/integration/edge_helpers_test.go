@@ -127,7 +127,7 @@ func eventually(limit time.Duration, cond func() bool) bool {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // containers' state: nothing to wait on but time
 	}
 }
 

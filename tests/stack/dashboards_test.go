@@ -52,7 +52,7 @@ func testDashboards(t *testing.T, s *stack) {
 			if len(empty) == 0 || time.Now().After(deadline) {
 				break
 			}
-			time.Sleep(3 * time.Second)
+			time.Sleep(3 * time.Second) // Prometheus scrapes on its own clock: nothing to wait on but time
 		}
 		sort.Strings(empty)
 		if len(empty) > 0 {

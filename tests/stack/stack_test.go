@@ -170,7 +170,7 @@ func TestStack(t *testing.T) {
 				return
 			}
 			last = fmt.Sprintf("%d of %d targets up (want %d), down: %v", up, total, want, down)
-			time.Sleep(2 * time.Second)
+			time.Sleep(2 * time.Second) // Prometheus scrapes on its own clock: nothing to wait on but time
 		}
 		t.Fatal(last)
 	})
@@ -205,7 +205,7 @@ func TestStack(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("after 30 s: %d of 6 answered, by %v", ok, served)
 			}
-			time.Sleep(time.Second)
+			time.Sleep(time.Second) // the lb container re-resolves DNS on its own clock
 		}
 	})
 }

@@ -140,6 +140,6 @@ func waitUpdate(t *testing.T, d *deployment, limit time.Duration) string {
 		if time.Now().After(deadline) {
 			return "still " + state + " after " + limit.String()
 		}
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // the swarm's update state: nothing to wait on but time
 	}
 }

@@ -83,7 +83,7 @@ func killedTaskReplaced(t *testing.T, d *deployment) {
 		if seen := distinct(last); len(last) == 6 && len(seen) == 3 && !seen[killed] {
 			return
 		}
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // swarm and the lb container act on their own clocks
 	}
 	t.Fatalf("after 120 s: answers %v, want 6 answers from 3 replicas, none the killed %s", last, killed)
 }

@@ -32,6 +32,7 @@ type Running struct {
 	AdminURL string
 	Stop     func() error // cancels the context and returns run's error
 	logs     *syncBuffer
+	done     chan struct{} // closed when run has returned
 }
 
 // Logs returns what the service wrote to stdout and stderr so far.
@@ -54,10 +55,13 @@ func Start(t testing.TB, run platform.RunFunc, env map[string]string) *Running {
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
+	r := &Running{URL: "http://" + vars["LISTEN_ADDR"], AdminURL: "http://" + vars["ADMIN_ADDR"], logs: logs,
+		done: make(chan struct{})}
 	go func() {
-		done <- run(ctx, []string{"service"}, func(k string) string { return vars[k] }, logs, logs)
+		err := run(ctx, []string{"service"}, func(k string) string { return vars[k] }, logs, logs)
+		close(r.done)
+		done <- err
 	}()
-	r := &Running{URL: "http://" + vars["LISTEN_ADDR"], AdminURL: "http://" + vars["ADMIN_ADDR"], logs: logs}
 	var once sync.Once
 	var stopErr error
 	r.Stop = func() error {
@@ -97,19 +101,65 @@ func Start(t testing.TB, run platform.RunFunc, env map[string]string) *Running {
 		} else if time.Now().After(deadline) {
 			t.Fatalf("not ready after 30s: %v\n%s", err, logs.String())
 		}
+		// Readiness may wait on other processes (the api's PostgreSQL and
+		// Redis containers), and a service at LOG_LEVEL=warn logs nothing
+		// to wait on: this one wait polls, bounded by the 30 s above.
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
+// Await returns once cond holds, checking it now and again after each
+// line the service logs: the service's own log is the signal that
+// something happened in it, so no test sleeps to find out. cond must
+// follow from an event the service logs at the test's LOG_LEVEL (at debug,
+// the lb logs every retry and ejection; at info every service writes an
+// access line after counting a request). It fails the test if the service
+// stops, or if 30s pass without cond holding (a bound, not a measure).
+func (r *Running) Await(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		written := r.logs.next()
+		if cond() {
+			return
+		}
+		select {
+		case <-written:
+		case <-r.done:
+			if cond() {
+				return
+			}
+			t.Fatalf("%s: the service stopped first\n%s", what, r.logs.String())
+		case <-timeout:
+			t.Fatalf("%s: not after 30s of the service's log lines\n%s", what, r.logs.String())
+		}
+	}
+}
+
 type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	written chan struct{} // closed and replaced by the next Write
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.written != nil {
+		close(b.written)
+		b.written = nil
+	}
 	return b.buf.Write(p)
+}
+
+// next returns a channel the next Write closes.
+func (b *syncBuffer) next() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.written == nil {
+		b.written = make(chan struct{})
+	}
+	return b.written
 }
 
 func (b *syncBuffer) String() string {

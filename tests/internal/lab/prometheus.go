@@ -22,7 +22,7 @@ func TargetsUp(t *testing.T, e Endpoints, want int) {
 			return
 		}
 		last = fmt.Sprintf("%d of %d targets up (want %d), down: %v", up, total, want, down)
-		time.Sleep(2 * time.Second)
+		time.Sleep(2 * time.Second) // Prometheus scrapes on its own clock: nothing to wait on but time
 	}
 	t.Fatal(last)
 }
@@ -51,7 +51,7 @@ func DashboardHasData(t *testing.T, e Endpoints, path string) {
 		if len(empty) == 0 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(3 * time.Second)
+		time.Sleep(3 * time.Second) // Prometheus scrapes on its own clock: nothing to wait on but time
 	}
 	if len(empty) > 0 {
 		t.Fatalf("%d of %d panel queries return no data:\n%s", len(empty), len(exprs), strings.Join(empty, "\n"))

@@ -160,6 +160,10 @@ func TestClientConditionalsAnsweredFromCache(t *testing.T) {
 // RFC5861 3: concurrent stale requests are all answered at once from the
 // stale entry, and exactly one revalidation reaches the origin.
 func TestStaleWhileRevalidateRevalidatesOnce(t *testing.T) {
+	inBubble(t, testStaleWhileRevalidateRevalidatesOnce)
+}
+
+func testStaleWhileRevalidateRevalidatesOnce(t *testing.T) {
 	const clients = 10
 	release := make(chan struct{})
 	var conditional atomic.Int64
@@ -191,7 +195,7 @@ func TestStaleWhileRevalidateRevalidatesOnce(t *testing.T) {
 			hasStatus(t, r, "hit", "ttl=-10", "detail=stale-while-revalidate")
 		}
 	}
-	waitFor(t, "the background revalidation to reach the origin", func() bool { return conditional.Load() == 1 })
+	settled(t, "the background revalidation to reach the origin", func() bool { return conditional.Load() == 1 })
 	close(release)
 	e.cache.Wait()
 	if n := conditional.Load(); n != 1 {
@@ -372,6 +376,10 @@ func TestVaryVariants(t *testing.T) {
 // Two cold requests for different variants arrive together: the shared fetch
 // gets one variant, and the other request must not be answered with it.
 func TestVaryCollapsedWaiterGetsItsOwnVariant(t *testing.T) {
+	inBubble(t, testVaryCollapsedWaiterGetsItsOwnVariant)
+}
+
+func testVaryCollapsedWaiterGetsItsOwnVariant(t *testing.T) {
 	release := make(chan struct{})
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		<-release
@@ -386,7 +394,7 @@ func TestVaryCollapsedWaiterGetsItsOwnVariant(t *testing.T) {
 	for i, l := range langs {
 		wg.Go(func() { results[i] = e.get(t, "/v", "Accept-Language", l) })
 	}
-	waitFor(t, "all to miss", func() bool {
+	settled(t, "all to miss", func() bool {
 		return counterValue(t, e.metrics.requests.WithLabelValues(resultMiss)) == float64(len(langs))
 	})
 	close(release)
@@ -705,7 +713,9 @@ func TestPurge(t *testing.T) {
 
 // A fill that began before a purge must not store the purged content after
 // it.
-func TestPurgeDuringFillIsNotUndone(t *testing.T) {
+func TestPurgeDuringFillIsNotUndone(t *testing.T) { inBubble(t, testPurgeDuringFillIsNotUndone) }
+
+func testPurgeDuringFillIsNotUndone(t *testing.T) {
 	release := make(chan struct{})
 	var first atomic.Bool
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
@@ -717,7 +727,7 @@ func TestPurgeDuringFillIsNotUndone(t *testing.T) {
 	e := newEdge(t, o.URL)
 	got := make(chan response, 1)
 	go func() { got <- e.get(t, "/slow") }()
-	waitFor(t, "the fill to reach the origin", func() bool { return o.total.Load() == 1 })
+	settled(t, "the fill to reach the origin", func() bool { return o.total.Load() == 1 })
 	e.cache.PurgeURL("/slow")
 	close(release)
 	r := <-got
@@ -731,7 +741,9 @@ func TestPurgeDuringFillIsNotUndone(t *testing.T) {
 
 // The fill budget bounds the bytes buffered by fills in flight: a storable
 // response that finds no room streams through, unstored.
-func TestFillBudget(t *testing.T) {
+func TestFillBudget(t *testing.T) { inBubble(t, testFillBudget) }
+
+func testFillBudget(t *testing.T) {
 	body := strings.Repeat("b", 1000)
 	release := make(chan struct{})
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
@@ -749,7 +761,7 @@ func TestFillBudget(t *testing.T) {
 	e := newEdge(t, o.URL, func(c *Config, _ *int64) { c.FillBytes = 1500 })
 	held := make(chan response, 1)
 	go func() { held <- e.get(t, "/held") }()
-	waitFor(t, "the held fill to reserve its bytes", func() bool {
+	settled(t, "the held fill to reserve its bytes", func() bool {
 		if e.cache.fills.TryAcquire(501) {
 			e.cache.fills.Release(501)
 			return false
@@ -775,7 +787,9 @@ func TestFillBudget(t *testing.T) {
 
 // A request waiting on another's fetch gives up after CollapseTimeout and
 // asks the origin itself.
-func TestCollapsedWaitIsBounded(t *testing.T) {
+func TestCollapsedWaitIsBounded(t *testing.T) { inBubble(t, testCollapsedWaitIsBounded) }
+
+func testCollapsedWaitIsBounded(t *testing.T) {
 	release := make(chan struct{})
 	var n atomic.Int64
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
@@ -789,7 +803,7 @@ func TestCollapsedWaitIsBounded(t *testing.T) {
 	e := newEdge(t, o.URL, func(c *Config, _ *int64) { c.CollapseTimeout = 50 * time.Millisecond })
 	leader := make(chan response, 1)
 	go func() { leader <- e.get(t, "/x") }()
-	waitFor(t, "the leader's fetch to reach the origin", func() bool { return n.Load() == 1 })
+	settled(t, "the leader's fetch to reach the origin", func() bool { return n.Load() == 1 })
 	r := e.get(t, "/x") // returns while the leader is still held
 	expect(t, r, 200, "MISS", "", "direct")
 	hasStatus(t, r, "detail=collapse-timeout")
@@ -798,7 +812,9 @@ func TestCollapsedWaitIsBounded(t *testing.T) {
 	expect(t, e.get(t, "/x"), 200, "HIT", "", "leader")
 }
 
-func TestCacheStatusAndCollapsedMetric(t *testing.T) {
+func TestCacheStatusAndCollapsedMetric(t *testing.T) { inBubble(t, testCacheStatusAndCollapsedMetric) }
+
+func testCacheStatusAndCollapsedMetric(t *testing.T) {
 	release := make(chan struct{})
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		<-release
@@ -810,7 +826,7 @@ func TestCacheStatusAndCollapsedMetric(t *testing.T) {
 	for i := range results {
 		wg.Go(func() { results[i] = e.get(t, "/cs") })
 	}
-	waitFor(t, "all to miss", func() bool { return counterValue(t, e.metrics.requests.WithLabelValues(resultMiss)) == 3 })
+	settled(t, "all to miss", func() bool { return counterValue(t, e.metrics.requests.WithLabelValues(resultMiss)) == 3 })
 	close(release)
 	wg.Wait()
 	collapsed := 0
@@ -891,6 +907,10 @@ func TestSharedFetchHeaders(t *testing.T) {
 // most FillBytes: the fills that find no room stream through, unstored, and
 // every client still gets its whole object.
 func TestFillBudgetBoundsConcurrentColdMisses(t *testing.T) {
+	inBubble(t, testFillBudgetBoundsConcurrentColdMisses)
+}
+
+func testFillBudgetBoundsConcurrentColdMisses(t *testing.T) {
 	const objects, size = 40, 10_000
 	release := make(chan struct{})
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
@@ -911,7 +931,7 @@ func TestFillBudgetBoundsConcurrentColdMisses(t *testing.T) {
 	// Every fill has its headers, hence its Content-Length: three fit in
 	// the budget and wait for their bodies; the others stream.
 	streamed := e.metrics.fillBudget.WithLabelValues("streamed")
-	waitFor(t, "all but three fills to be refused a reservation", func() bool { return counterValue(t, streamed) == objects-3 })
+	settled(t, "all but three fills to be refused a reservation", func() bool { return counterValue(t, streamed) == objects-3 })
 	if e.cache.fills.TryAcquire(size) {
 		t.Error("the budget had room for a fourth object")
 		e.cache.fills.Release(size)

@@ -49,14 +49,19 @@ type origin struct {
 func newOrigin(t *testing.T, h http.HandlerFunc) *origin {
 	t.Helper()
 	o := &origin{count: map[string]int{}}
-	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.mu.Lock()
 		o.count[r.Method+" "+r.URL.RequestURI()]++
 		o.mu.Unlock()
 		o.total.Add(1)
 		w.Header().Set("X-Served-By", "origin")
 		h(w, r)
-	}))
+	})
+	if n := netOf(t); n != nil {
+		o.Server = n.server(t, "origin", counted)
+		return o
+	}
+	o.Server = httptest.NewServer(counted)
 	t.Cleanup(o.Close)
 	return o
 }
@@ -86,6 +91,7 @@ type edge struct {
 	store   *store.Store[*Object]
 	metrics *Metrics
 	clock   *fakeClock
+	client  *http.Client // reaches the edge, in a bubble or not; shows redirects
 }
 
 func newEdge(t *testing.T, originURL string, configure ...func(*Config, *int64)) *edge {
@@ -95,9 +101,18 @@ func newEdge(t *testing.T, originURL string, configure ...func(*Config, *int64))
 		t.Fatal(err)
 	}
 	clock := &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	n := netOf(t)
+	var transport http.RoundTripper = &http.Transport{MaxIdleConnsPerHost: 64}
+	if n != nil {
+		transport = n.transport(t)
+		// The origin dates its answers by the bubble's clock (from
+		// 2000-01-01); the edge's runs behind it, as it runs behind the
+		// real one outside a bubble, so that a Date is never in the past.
+		clock.now = time.Now().AddDate(-1, 0, 0)
+	}
 	cfg := Config{
 		Origin:         u,
-		Transport:      &http.Transport{MaxIdleConnsPerHost: 64},
+		Transport:      transport,
 		Timeout:        5 * time.Second,
 		MaxObjectBytes: 1 << 20,
 		ServedBy:       "edge-test",
@@ -110,10 +125,16 @@ func newEdge(t *testing.T, originURL string, configure ...func(*Config, *int64))
 	st := NewStore(cacheBytes)
 	m := NewMetrics(prometheus.NewRegistry(), st)
 	c := New(cfg, st, m)
+	if n != nil {
+		client := &http.Client{Transport: n.transport(t), CheckRedirect: noRedirects.CheckRedirect}
+		return &edge{Server: n.server(t, "edge", c), cache: c, store: st, metrics: m, clock: clock, client: client}
+	}
 	srv := httptest.NewServer(c)
 	t.Cleanup(srv.Close)
-	t.Cleanup(cfg.Transport.(*http.Transport).CloseIdleConnections)
-	return &edge{Server: srv, cache: c, store: st, metrics: m, clock: clock}
+	if tr, ok := cfg.Transport.(*http.Transport); ok {
+		t.Cleanup(tr.CloseIdleConnections)
+	}
+	return &edge{Server: srv, cache: c, store: st, metrics: m, clock: clock, client: noRedirects}
 }
 
 type response struct {
@@ -135,7 +156,7 @@ func (e *edge) do(t *testing.T, method, path string, header ...string) response 
 		}
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := noRedirects.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -683,19 +704,6 @@ func TestPerAnswerHeadersAreNotReplayed(t *testing.T) {
 	}
 }
 
-// waitFor polls cond; the tests use it to know that goroutines reached a
-// point, never to measure time.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestConcurrentMissesShareOneFetch(t *testing.T) {
 	const clients = 20
 	tests := []struct {
@@ -712,39 +720,44 @@ func TestConcurrentMissesShareOneFetch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			release := make(chan struct{})
-			o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
-				<-release
-				fixed(tt.cacheControl, "shared")(w, r)
-			})
-			e := newEdge(t, o.URL)
-			misses := e.metrics.requests.WithLabelValues(resultMiss)
+			inBubble(t, func(t *testing.T) {
+				release := make(chan struct{})
+				o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+					<-release
+					fixed(tt.cacheControl, "shared")(w, r)
+				})
+				e := newEdge(t, o.URL)
+				misses := e.metrics.requests.WithLabelValues(resultMiss)
 
-			var wg sync.WaitGroup
-			results := make([]response, clients)
-			for i := range clients {
-				wg.Go(func() { results[i] = e.get(t, "/cold") })
-			}
-			// Hold the origin until every client has missed and is waiting.
-			waitFor(t, "all clients to miss", func() bool { return counterValue(t, misses) == clients })
-			waitFor(t, "the shared fetch to reach the origin", func() bool { return o.total.Load() >= 1 })
-			close(release)
-			wg.Wait()
-
-			for i, r := range results {
-				if r.status != 200 || r.body != "shared" || r.header.Get("X-Cache") != tt.wantXCache {
-					t.Errorf("client %d: status %d, X-Cache %q, body %q", i, r.status, r.header.Get("X-Cache"), r.body)
+				var wg sync.WaitGroup
+				results := make([]response, clients)
+				for i := range clients {
+					wg.Go(func() { results[i] = e.get(t, "/cold") })
 				}
-			}
-			if n := o.total.Load(); n != tt.wantRequests {
-				t.Errorf("origin got %d requests, want %d", n, tt.wantRequests)
-			}
+				// Hold the origin until every client has missed and is waiting.
+				settled(t, "all clients missed, the shared fetch at the origin", func() bool {
+					return counterValue(t, misses) == clients && o.total.Load() >= 1
+				})
+				close(release)
+				wg.Wait()
+
+				for i, r := range results {
+					if r.status != 200 || r.body != "shared" || r.header.Get("X-Cache") != tt.wantXCache {
+						t.Errorf("client %d: status %d, X-Cache %q, body %q", i, r.status, r.header.Get("X-Cache"), r.body)
+					}
+				}
+				if n := o.total.Load(); n != tt.wantRequests {
+					t.Errorf("origin got %d requests, want %d", n, tt.wantRequests)
+				}
+			})
 		})
 	}
 }
 
 // A client that gives up must not cancel the fetch the others wait on.
-func TestLeaderLeavingDoesNotFailWaiters(t *testing.T) {
+func TestLeaderLeavingDoesNotFailWaiters(t *testing.T) { inBubble(t, testLeaderLeaving) }
+
+func testLeaderLeaving(t *testing.T) {
 	release := make(chan struct{})
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		<-release
@@ -756,13 +769,13 @@ func TestLeaderLeavingDoesNotFailWaiters(t *testing.T) {
 	leaderDone := make(chan error, 1)
 	go func() {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.URL+"/slow", nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := e.client.Do(req)
 		if err == nil {
 			resp.Body.Close()
 		}
 		leaderDone <- err
 	}()
-	waitFor(t, "the leader's fetch to reach the origin", func() bool { return o.total.Load() == 1 })
+	settled(t, "the leader's fetch at the origin", func() bool { return o.total.Load() == 1 })
 	cancel()
 	if err := <-leaderDone; err == nil {
 		t.Fatal("leader request succeeded, want it cancelled")
@@ -770,7 +783,7 @@ func TestLeaderLeavingDoesNotFailWaiters(t *testing.T) {
 
 	waiter := make(chan response, 1)
 	go func() { waiter <- e.get(t, "/slow") }()
-	waitFor(t, "the waiter to miss", func() bool {
+	settled(t, "the waiter missed", func() bool {
 		return counterValue(t, e.metrics.requests.WithLabelValues(resultMiss)) == 2
 	})
 	close(release)

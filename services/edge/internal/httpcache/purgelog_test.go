@@ -29,6 +29,10 @@ func gatedGets(t *testing.T) (*origin, chan struct{}) {
 // stop those fetches from being stored: a site that takes writes all the
 // time must still fill its cache.
 func TestUnrelatedPurgesAndWritesDoNotStopFills(t *testing.T) {
+	inBubble(t, testUnrelatedPurgesAndWritesDoNotStopFills)
+}
+
+func testUnrelatedPurgesAndWritesDoNotStopFills(t *testing.T) {
 	o, release := gatedGets(t)
 	e := newEdge(t, o.URL)
 	const fills = 8
@@ -37,7 +41,7 @@ func TestUnrelatedPurgesAndWritesDoNotStopFills(t *testing.T) {
 	for i := range fills {
 		wg.Go(func() { got[i] = e.get(t, fmt.Sprintf("/k/%d", i)) })
 	}
-	waitFor(t, "every fill to reach the origin", func() bool { return o.total.Load() == fills })
+	settled(t, "every fill to reach the origin", func() bool { return o.total.Load() == fills })
 
 	for _, m := range []string{"POST", "PUT", "DELETE", "PATCH"} {
 		if r := e.do(t, m, "/config/other"); r.status != http.StatusNoContent {
@@ -74,20 +78,22 @@ func TestPurgeOfTheSameKeyDuringFillIsNotUndone(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, release := gatedGets(t)
-			e := newEdge(t, o.URL)
-			got := make(chan response, 1)
-			go func() { got <- e.get(t, "/k/1") }()
-			waitFor(t, "the fill to reach the origin", func() bool { return o.requests("GET /k/1") == 1 })
-			tt.purge(t, e)
-			close(release)
-			r := <-got
-			expect(t, r, 200, "MISS", "", "body of /k/1")
-			if strings.Contains(r.header.Get("Cache-Status"), "stored") {
-				t.Errorf("Cache-Status %q says stored", r.header.Get("Cache-Status"))
-			}
-			expect(t, e.get(t, "/k/1"), 200, "MISS", "", "body of /k/1")
-			expect(t, e.get(t, "/k/1"), 200, "HIT", "", "body of /k/1")
+			inBubble(t, func(t *testing.T) {
+				o, release := gatedGets(t)
+				e := newEdge(t, o.URL)
+				got := make(chan response, 1)
+				go func() { got <- e.get(t, "/k/1") }()
+				settled(t, "the fill to reach the origin", func() bool { return o.requests("GET /k/1") == 1 })
+				tt.purge(t, e)
+				close(release)
+				r := <-got
+				expect(t, r, 200, "MISS", "", "body of /k/1")
+				if strings.Contains(r.header.Get("Cache-Status"), "stored") {
+					t.Errorf("Cache-Status %q says stored", r.header.Get("Cache-Status"))
+				}
+				expect(t, e.get(t, "/k/1"), 200, "MISS", "", "body of /k/1")
+				expect(t, e.get(t, "/k/1"), 200, "HIT", "", "body of /k/1")
+			})
 		})
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
+	"testing/synctest"
 )
 
 // gatedOrigin sends the first half of a body of size bytes, then waits for
@@ -58,7 +58,7 @@ func open(t *testing.T, url string, header ...string) *http.Response {
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := clientFor(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,9 @@ func TestStreamedFillFailingMidBody(t *testing.T) {
 
 // A purge while a fill streams: the fill is not stored, and a request after
 // the purge does not join it.
-func TestPurgeDuringStreamedFill(t *testing.T) {
+func TestPurgeDuringStreamedFill(t *testing.T) { inBubble(t, testPurgeDuringStreamedFill) }
+
+func testPurgeDuringStreamedFill(t *testing.T) {
 	o := newGatedOrigin(t, 20000)
 	e := streamingEdge(t, o.URL)
 	first := open(t, e.URL+"/video")
@@ -160,7 +162,7 @@ func TestPurgeDuringStreamedFill(t *testing.T) {
 	after := make(chan *http.Response, 1)
 	go func() {
 		req, _ := http.NewRequest("GET", e.URL+"/video", nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := e.client.Do(req)
 		if err != nil {
 			after <- nil
 			return
@@ -169,10 +171,7 @@ func TestPurgeDuringStreamedFill(t *testing.T) {
 	}()
 	// The request after the purge is a new origin fetch, not a reader of
 	// the old one.
-	deadline := time.Now().Add(5 * time.Second)
-	for o.total.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	synctest.Wait()
 	if n := o.total.Load(); n != 2 {
 		t.Errorf("origin got %d requests, want 2 (the request after the purge fetches anew)", n)
 	}

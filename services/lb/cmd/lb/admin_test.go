@@ -41,7 +41,7 @@ func adminDo(t *testing.T, method, url, token string) (int, string) {
 // every route, even with some token sent.
 func TestAdminAPIOffWithoutToken(t *testing.T) {
 	b := namedBackend(t, "b")
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": b.URL})
+	lb := startLB(t, map[string]string{"LB_BACKENDS": b.URL})
 	addr := strings.TrimPrefix(b.URL, "http://")
 	for _, r := range []struct{ method, path, token string }{
 		{"GET", "/lb/backends", ""},
@@ -63,7 +63,7 @@ func TestAdminAPIOffWithoutToken(t *testing.T) {
 // not drain, not a path that does not exist.
 func TestAdminAPINeedsToken(t *testing.T) {
 	b := namedBackend(t, "b")
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": b.URL, "LB_ADMIN_TOKEN": adminToken})
+	lb := startLB(t, map[string]string{"LB_BACKENDS": b.URL, "LB_ADMIN_TOKEN": adminToken})
 	addr := strings.TrimPrefix(b.URL, "http://")
 	for _, r := range []struct{ method, path, token string }{
 		{"GET", "/lb/backends", ""},
@@ -135,7 +135,7 @@ func TestAdminAPIListsBackends(t *testing.T) {
 	a, b := namedBackend(t, "a"), namedBackend(t, "b")
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
-	lb := platformtest.Start(t, run, map[string]string{
+	lb := startLB(t, map[string]string{
 		"LB_BACKENDS":    a.URL + " weight=3," + b.URL + "," + dead.URL,
 		"LB_POLICY":      "weighted_round_robin",
 		"LB_ADMIN_TOKEN": adminToken,
@@ -187,7 +187,7 @@ func TestAdminDrainAndUndrain(t *testing.T) {
 	t.Cleanup(slow.Close)
 	b := namedBackend(t, "b")
 	l4Addr := platformtest.FreeAddr(t)
-	lb := platformtest.Start(t, run, map[string]string{
+	lb := startLB(t, map[string]string{
 		"LB_BACKENDS":    slow.URL + "," + b.URL,
 		"LB_ADMIN_TOKEN": adminToken,
 		"L4_LISTEN_ADDR": l4Addr,
@@ -279,7 +279,7 @@ func l4Get(t *testing.T, addr string) string {
 // panic mode sends them to a drained backend).
 func TestAllDrained(t *testing.T) {
 	b := namedBackend(t, "b")
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": b.URL, "LB_ADMIN_TOKEN": adminToken})
+	lb := startLB(t, map[string]string{"LB_BACKENDS": b.URL, "LB_ADMIN_TOKEN": adminToken})
 	addr := strings.TrimPrefix(b.URL, "http://")
 	if code, body := adminDo(t, "POST", lb.AdminURL+"/lb/backends/"+addr+"/drain", adminToken); code != http.StatusOK {
 		t.Fatalf("drain: %d %s", code, body)

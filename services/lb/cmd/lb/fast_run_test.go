@@ -22,7 +22,7 @@ import (
 func startFast(t *testing.T, env map[string]string) (*platformtest.Running, string) {
 	t.Helper()
 	env["LB_ENGINE"] = "fast"
-	lb := platformtest.Start(t, run, env)
+	lb := startLB(t, env)
 	return lb, strings.TrimPrefix(lb.URL, "http://")
 }
 
@@ -55,7 +55,7 @@ func TestFastEngineRoundRobinAndHeaders(t *testing.T) {
 		}
 	}
 	// The platform's request metrics count what the fast path served.
-	waitForMetric(t, lb.AdminURL, `scalelab_lb_http_requests_total{code="2xx",method="GET",route="/"} 6`)
+	waitForMetric(t, lb, `scalelab_lb_http_requests_total{code="2xx",method="GET",route="/"} 6`)
 }
 
 func TestFastEngineClientGoneIs499(t *testing.T) {
@@ -74,8 +74,8 @@ func TestFastEngineClientGoneIs499(t *testing.T) {
 	<-arrived
 	conn.Close()
 	backendAddr := strings.TrimPrefix(backend.URL, "http://")
-	waitForMetric(t, lb.AdminURL, `scalelab_lb_backend_requests_total{backend="`+backendAddr+`",code="499"} 1`)
-	waitForMetric(t, lb.AdminURL, `scalelab_lb_http_requests_total{code="499",method="GET",route="/"} 1`)
+	waitForMetric(t, lb, `scalelab_lb_backend_requests_total{backend="`+backendAddr+`",code="499"} 1`)
+	waitForMetric(t, lb, `scalelab_lb_http_requests_total{code="499",method="GET",route="/"} 1`)
 }
 
 // A WebSocket upgrade is handed to the std engine, which passes it through.
@@ -141,7 +141,7 @@ func TestEngineConfigError(t *testing.T) {
 // as chunked (see docs/lb.md).
 func TestFastEngineIsTheDefault(t *testing.T) {
 	backend := namedBackend(t, "b")
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": backend.URL, "LB_HEALTH_PATH": "off"})
+	lb := startLB(t, map[string]string{"LB_BACKENDS": backend.URL, "LB_HEALTH_PATH": "off"})
 	conn, err := net.Dial("tcp", strings.TrimPrefix(lb.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)

@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"scalelab/services/platform/platformtest"
 )
 
 // restartable is a named backend that can be killed (its port then
@@ -155,18 +153,6 @@ func (l *load) end() {
 	l.wg.Wait()
 }
 
-// eventually polls cond; only a deadline far beyond any interval fails it.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 20s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func metricsText(t *testing.T, adminURL string) string {
 	t.Helper()
 	resp, err := http.Get(adminURL + "/metrics")
@@ -183,7 +169,7 @@ func metricsText(t *testing.T, adminURL string) string {
 // gets traffic again once it is back.
 func TestKilledBackendUnderLoad(t *testing.T) {
 	a, b, c := newRestartable(t, "a"), newRestartable(t, "b"), newRestartable(t, "c")
-	lb := platformtest.Start(t, run, map[string]string{
+	lb := startLB(t, map[string]string{
 		"LB_BACKENDS":        "http://" + a.addr + ",http://" + b.addr + ",http://" + c.addr,
 		"LB_HEALTH_INTERVAL": "50ms",
 		"LB_EJECT_TIME":      "100ms",
@@ -193,7 +179,7 @@ func TestKilledBackendUnderLoad(t *testing.T) {
 	l.await(t, "b serves under load", func() bool { return l.served["b"] > 20 })
 
 	b.kill()
-	eventually(t, "b ejected or marked unhealthy", func() bool {
+	lb.Await(t, "b ejected or marked unhealthy", func() bool {
 		m := metricsText(t, lb.AdminURL)
 		return strings.Contains(m, `scalelab_lb_backend_state{backend="`+b.addr+`",state="available"} 0`)
 	})
@@ -237,7 +223,7 @@ func TestHangingBackendCostsOneTryTimeout(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	good := namedBackend(t, "good")
 	const tryTimeout = 200 * time.Millisecond
-	lb := platformtest.Start(t, run, map[string]string{
+	lb := startLB(t, map[string]string{
 		"LB_BACKENDS":    hanging.URL + "," + good.URL,
 		"LB_TRY_TIMEOUT": tryTimeout.String(),
 		"LB_HEALTH_PATH": "off", // passive ejection alone
@@ -255,7 +241,7 @@ func TestHangingBackendCostsOneTryTimeout(t *testing.T) {
 			t.Errorf("request %d took %v, want about one try timeout (%v) at most", i, took, tryTimeout)
 		}
 	}
-	waitForMetric(t, lb.AdminURL, `scalelab_lb_backend_ejections_total{backend="`+strings.TrimPrefix(hanging.URL, "http://")+`"} 1`)
+	waitForMetric(t, lb, `scalelab_lb_backend_ejections_total{backend="`+strings.TrimPrefix(hanging.URL, "http://")+`"} 1`)
 }
 
 // /readyz follows the health checks: unready while the only backend fails
@@ -270,7 +256,7 @@ func TestReadyzFollowsHealthChecks(t *testing.T) {
 		io.WriteString(w, "ok")
 	}))
 	t.Cleanup(backend.Close)
-	lb := platformtest.Start(t, run, map[string]string{
+	lb := startLB(t, map[string]string{
 		"LB_BACKENDS":        backend.URL,
 		"LB_HEALTH_PATH":     "/ping",
 		"LB_HEALTH_INTERVAL": "20ms",
@@ -286,14 +272,14 @@ func TestReadyzFollowsHealthChecks(t *testing.T) {
 		return resp.StatusCode
 	}
 	down.Store(true)
-	eventually(t, "unready", func() bool { return readyz() == http.StatusServiceUnavailable })
-	waitForMetric(t, lb.AdminURL, `scalelab_lb_backends{state="unhealthy"} 1`)
+	lb.Await(t, "unready", func() bool { return readyz() == http.StatusServiceUnavailable })
+	waitForMetric(t, lb, `scalelab_lb_backends{state="unhealthy"} 1`)
 	// Every backend out: requests still go to it rather than all failing.
 	if resp, body := get(t, lb.URL+"/x", nil); resp.StatusCode != http.StatusOK {
 		t.Errorf("with the only backend unhealthy: %d %q, want it tried anyway", resp.StatusCode, body)
 	}
 	down.Store(false)
-	eventually(t, "ready again", func() bool { return readyz() == http.StatusOK })
+	lb.Await(t, "ready again", func() bool { return readyz() == http.StatusOK })
 }
 
 // Hop-by-hop headers, including those Connection names, stop at the lb in
@@ -310,7 +296,7 @@ func TestHopByHopHeadersRemoved(t *testing.T) {
 		io.WriteString(w, strings.Join(names, ","))
 	}))
 	t.Cleanup(backend.Close)
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": backend.URL, "LB_HEALTH_PATH": "off"})
+	lb := startLB(t, map[string]string{"LB_BACKENDS": backend.URL, "LB_HEALTH_PATH": "off"})
 	lbAddr := strings.TrimPrefix(lb.URL, "http://")
 
 	conn, err := net.Dial("tcp", lbAddr)
@@ -369,7 +355,7 @@ func TestUpgradePassesThrough(t *testing.T) {
 		}
 	}))
 	t.Cleanup(backend.Close)
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": backend.URL})
+	lb := startLB(t, map[string]string{"LB_BACKENDS": backend.URL})
 	lbAddr := strings.TrimPrefix(lb.URL, "http://")
 
 	conn, err := net.Dial("tcp", lbAddr)
@@ -424,7 +410,7 @@ func TestEventStreamIsFlushed(t *testing.T) {
 		io.WriteString(w, "data: two\n\n")
 	}))
 	t.Cleanup(backend.Close)
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": backend.URL, "LB_TRY_TIMEOUT": "300ms",
+	lb := startLB(t, map[string]string{"LB_BACKENDS": backend.URL, "LB_TRY_TIMEOUT": "300ms",
 		"LB_HEALTH_PATH": "off", "LB_EJECT_AFTER": "0"})
 
 	resp, err := http.Get(lb.URL + "/events")
@@ -464,7 +450,7 @@ func TestEventStreamIsFlushed(t *testing.T) {
 // and move with the traffic.
 func TestBackendMetricsExported(t *testing.T) {
 	a := namedBackend(t, "a")
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": a.URL, "LB_HEALTH_INTERVAL": "20ms"})
+	lb := startLB(t, map[string]string{"LB_BACKENDS": a.URL, "LB_HEALTH_INTERVAL": "20ms"})
 	for range 5 {
 		get(t, lb.URL+"/", nil)
 	}
@@ -480,9 +466,9 @@ func TestBackendMetricsExported(t *testing.T) {
 		`scalelab_lb_retry_budget_exhausted_total 0`,
 		`scalelab_lb_backends{state="available"} 1`,
 	} {
-		waitForMetric(t, lb.AdminURL, line)
+		waitForMetric(t, lb, line)
 	}
-	eventually(t, "passing health checks counted", func() bool {
+	lb.Await(t, "passing health checks counted", func() bool {
 		return strings.Contains(metricsText(t, lb.AdminURL), `scalelab_lb_backend_health_checks_total{backend="`+addr+`",result="pass"}`)
 	})
 }

@@ -18,7 +18,7 @@ import (
 func TestL4Mode(t *testing.T) {
 	b0, b1 := namedBackend(t, "b0"), namedBackend(t, "b1")
 	l4Addr := platformtest.FreeAddr(t)
-	lb := platformtest.Start(t, run, map[string]string{
+	lb := startLB(t, map[string]string{
 		"LB_BACKENDS":    b0.URL + "," + b1.URL,
 		"L4_LISTEN_ADDR": l4Addr,
 	})
@@ -49,7 +49,7 @@ func TestL4Mode(t *testing.T) {
 	}
 	for _, b := range []string{b0.URL, b1.URL} {
 		addr := strings.TrimPrefix(b, "http://")
-		waitForMetric(t, lb.AdminURL, `scalelab_lb_l4_connections_total{backend="`+addr+`",result="closed"} 2`)
+		waitForMetric(t, lb, `scalelab_lb_l4_connections_total{backend="`+addr+`",result="closed"} 2`)
 	}
 	if err := lb.Stop(); err != nil {
 		t.Fatalf("stop: %v", err)
@@ -62,7 +62,7 @@ func TestL4Mode(t *testing.T) {
 // Without L4_LISTEN_ADDR there is no TCP listener and no L4 metric.
 func TestL4OffByDefault(t *testing.T) {
 	b0 := namedBackend(t, "b0")
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": b0.URL})
+	lb := startLB(t, map[string]string{"LB_BACKENDS": b0.URL})
 	resp, err := http.Get(lb.AdminURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -119,14 +119,14 @@ func TestL4FollowsHealthChecks(t *testing.T) {
 	t.Cleanup(sick.Close)
 	well := namedBackend(t, "well")
 	l4Addr := platformtest.FreeAddr(t)
-	lb := platformtest.Start(t, run, map[string]string{
+	lb := startLB(t, map[string]string{
 		"LB_BACKENDS":        well.URL + "," + sick.URL,
 		"LB_HEALTH_PATH":     "/ping",
 		"LB_HEALTH_INTERVAL": "20ms",
 		"LB_HEALTH_FALL":     "1",
 		"L4_LISTEN_ADDR":     l4Addr,
 	})
-	waitForMetric(t, lb.AdminURL, `scalelab_lb_backends{state="unhealthy"} 1`)
+	waitForMetric(t, lb, `scalelab_lb_backends{state="unhealthy"} 1`)
 	for i := range 6 {
 		c, err := net.Dial("tcp", l4Addr)
 		if err != nil {

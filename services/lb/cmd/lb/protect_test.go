@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"scalelab/services/platform/platformtest"
 )
 
 // echoBackend answers with the length of the body it read, and counts
@@ -55,7 +53,7 @@ type onlyReader struct{ io.Reader }
 func TestBodySizeLimit(t *testing.T) {
 	backend, seen := echoBackend(t)
 	other, otherSeen := echoBackend(t) // two, so that one may be ejected
-	lb := platformtest.Start(t, run, map[string]string{
+	lb := startLB(t, map[string]string{
 		"LB_BACKENDS":       backend.URL + "," + other.URL,
 		"LB_MAX_BODY_BYTES": "1KiB",
 		"LB_HEALTH_PATH":    "off",
@@ -103,7 +101,7 @@ func TestBodySizeLimit(t *testing.T) {
 
 func TestBodySizeUnlimited(t *testing.T) {
 	backend, _ := echoBackend(t)
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": backend.URL, "LB_MAX_BODY_BYTES": "0"})
+	lb := startLB(t, map[string]string{"LB_BACKENDS": backend.URL, "LB_MAX_BODY_BYTES": "0"})
 	const size = 11 << 20 // over the 10 MiB default
 	if code, body := post(t, lb.URL+"/", strings.NewReader(strings.Repeat("x", size)), size); code != 200 || body != fmt.Sprintf("read %d bytes", size) {
 		t.Errorf("11 MiB with LB_MAX_BODY_BYTES=0: %d %q, want 200", code, body)
@@ -115,7 +113,7 @@ func TestBodySizeUnlimited(t *testing.T) {
 // closed, and the backend is not blamed.
 func TestSlowBodyCutOff(t *testing.T) {
 	backend, _ := echoBackend(t)
-	lb := platformtest.Start(t, run, map[string]string{
+	lb := startLB(t, map[string]string{
 		"LB_BACKENDS":            backend.URL,
 		"LB_CLIENT_BODY_TIMEOUT": "300ms",
 		"LB_TRY_TIMEOUT":         "1m", // the body timeout, not the try's, must act
@@ -145,7 +143,7 @@ func TestSlowBodyCutOff(t *testing.T) {
 			t.Errorf("request %d: after the 408 the connection gave %v, want it closed", i, err)
 		}
 	}
-	waitForMetric(t, lb.AdminURL, `scalelab_lb_backend_ejections_total{backend="`+strings.TrimPrefix(backend.URL, "http://")+`"} 0`)
+	waitForMetric(t, lb, `scalelab_lb_backend_ejections_total{backend="`+strings.TrimPrefix(backend.URL, "http://")+`"} 0`)
 	// A body that arrives in time, slowly, is fine.
 	pr, pw := io.Pipe()
 	go func() {
@@ -166,7 +164,7 @@ func TestSlowBodyCutOff(t *testing.T) {
 		io.WriteString(w, "slow but fine")
 	}))
 	t.Cleanup(slow.Close)
-	lb2 := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": slow.URL, "LB_CLIENT_BODY_TIMEOUT": "300ms"})
+	lb2 := startLB(t, map[string]string{"LB_BACKENDS": slow.URL, "LB_CLIENT_BODY_TIMEOUT": "300ms"})
 	if code, body := post(t, lb2.URL+"/", strings.NewReader("body"), 4); code != 200 || body != "slow but fine" {
 		t.Errorf("slow answer after a quick body: %d %q, want 200", code, body)
 	}
@@ -180,7 +178,7 @@ func isReset(err error) bool {
 // ReadHeaderTimeout (5 s): a half-sent request does not hold a connection.
 func TestHalfSentHeadClosed(t *testing.T) {
 	backend, seen := echoBackend(t)
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": backend.URL, "LB_HEALTH_PATH": "off"})
+	lb := startLB(t, map[string]string{"LB_BACKENDS": backend.URL, "LB_HEALTH_PATH": "off"})
 	conn, err := net.Dial("tcp", strings.TrimPrefix(lb.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +215,7 @@ func TestConcurrencyLimitPerBackend(t *testing.T) {
 
 	// One backend, limit 1: the second request is refused at once, while
 	// the first still holds the slot.
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": hold.URL, "LB_MAX_REQUESTS_PER_BACKEND": "1", "LB_HEALTH_PATH": "off"})
+	lb := startLB(t, map[string]string{"LB_BACKENDS": hold.URL, "LB_MAX_REQUESTS_PER_BACKEND": "1", "LB_HEALTH_PATH": "off"})
 	go http.Get(lb.URL + "/hold")
 	<-held
 	resp, body := get(t, lb.URL+"/", nil)
@@ -225,13 +223,13 @@ func TestConcurrencyLimitPerBackend(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.HasPrefix(body, want) {
 		t.Errorf("with the only backend full: %d %q, want %q", resp.StatusCode, body, want)
 	}
-	waitForMetric(t, lb.AdminURL, "scalelab_lb_concurrency_limited_total 1")
+	waitForMetric(t, lb, "scalelab_lb_concurrency_limited_total 1")
 	// Refusing is not the backend's fault.
-	waitForMetric(t, lb.AdminURL, `scalelab_lb_backend_state{backend="`+strings.TrimPrefix(hold.URL, "http://")+`",state="available"} 1`)
+	waitForMetric(t, lb, `scalelab_lb_backend_state{backend="`+strings.TrimPrefix(hold.URL, "http://")+`",state="available"} 1`)
 
 	// Two backends, limit 1, round robin: with hold full, every request
 	// goes to free, none refused.
-	lb2 := platformtest.Start(t, run, map[string]string{
+	lb2 := startLB(t, map[string]string{
 		"LB_BACKENDS": hold.URL + "," + free.URL, "LB_MAX_REQUESTS_PER_BACKEND": "1", "LB_HEALTH_PATH": "off",
 	})
 	go func() {
@@ -253,5 +251,5 @@ func TestConcurrencyLimitPerBackend(t *testing.T) {
 			t.Fatalf("request %d with hold full: %d %q, want free to serve", i, resp.StatusCode, body)
 		}
 	}
-	waitForMetric(t, lb2.AdminURL, "scalelab_lb_concurrency_limited_total 0")
+	waitForMetric(t, lb2, "scalelab_lb_concurrency_limited_total 0")
 }

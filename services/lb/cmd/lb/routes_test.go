@@ -55,7 +55,7 @@ func TestRoutesByPrefixAndHost(t *testing.T) {
 	    {"prefix": "/api", "pool": "api"}
 	  ]}`, api.URL, static.URL))
 	// No LB_BACKENDS: the file has the backends.
-	lb := platformtest.Start(t, run, map[string]string{"LB_ROUTES_FILE": file, "LB_ADMIN_TOKEN": adminToken})
+	lb := startLB(t, map[string]string{"LB_ROUTES_FILE": file, "LB_ADMIN_TOKEN": adminToken})
 	tests := []struct {
 		host, path string
 		code       int
@@ -90,7 +90,7 @@ func TestRoutesReloadOnChange(t *testing.T) {
 		  "routes": [{"prefix": "/", "pool": "main"}, {"prefix": "/other", "pool": "other"}]}`, main, other)
 	}
 	file := routesFile(t, table(a.URL, b.URL+","+c.URL))
-	lb := platformtest.Start(t, run, map[string]string{
+	lb := startLB(t, map[string]string{
 		"LB_ROUTES_FILE": file, "LB_ROUTES_POLL": "20ms", "LB_ADMIN_TOKEN": adminToken,
 	})
 	bAddr := strings.TrimPrefix(b.URL, "http://")
@@ -106,7 +106,7 @@ func TestRoutesReloadOnChange(t *testing.T) {
 	before := l.servedBy("a")
 
 	writeRoutes(t, file, `{"pools": {}, "routes": [`) // broken
-	waitForMetric(t, lb.AdminURL, `scalelab_lb_config_reloads_total{result="failure"} 1`)
+	waitForMetric(t, lb, `scalelab_lb_config_reloads_total{result="failure"} 1`)
 	served := l.servedBy("c")
 	l.await(t, "c still serves after a bad file", func() bool { return l.served["c"] > served+20 })
 	l.end()
@@ -118,7 +118,7 @@ func TestRoutesReloadOnChange(t *testing.T) {
 	if len(l.failures) > 0 {
 		t.Fatalf("%d of %d requests failed across reloads; first: %s", len(l.failures), l.answers(), l.failures[0])
 	}
-	waitForMetric(t, lb.AdminURL, `scalelab_lb_config_reloads_total{result="success"} 1`)
+	waitForMetric(t, lb, `scalelab_lb_config_reloads_total{result="success"} 1`)
 
 	// Pool "other" did not change: b is still drained in it.
 	for range 4 {
@@ -138,7 +138,7 @@ func TestRoutesReloadOnSIGHUP(t *testing.T) {
 		return fmt.Sprintf(`{"pools": {"p": {"backends": %q}}, "routes": [{"prefix": "/", "pool": "p"}]}`, u)
 	}
 	file := routesFile(t, table(a.URL))
-	lb := platformtest.Start(t, run, map[string]string{"LB_ROUTES_FILE": file, "LB_ROUTES_POLL": "0s"})
+	lb := startLB(t, map[string]string{"LB_ROUTES_FILE": file, "LB_ROUTES_POLL": "0s"})
 	writeRoutes(t, file, table(b.URL))
 	if _, body := get(t, lb.URL+"/", nil); body != "a" {
 		t.Fatalf("before SIGHUP: %q, want a (no polling)", body)
@@ -146,7 +146,7 @@ func TestRoutesReloadOnSIGHUP(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitForMetric(t, lb.AdminURL, `scalelab_lb_config_reloads_total{result="success"} 1`)
+	waitForMetric(t, lb, `scalelab_lb_config_reloads_total{result="success"} 1`)
 	if _, body := get(t, lb.URL+"/", nil); body != "b" {
 		t.Errorf("after SIGHUP: %q, want b", body)
 	}
@@ -182,13 +182,13 @@ func TestRoutesReloadKeepsBackendState(t *testing.T) {
 		return fmt.Sprintf(`{"pools": {"main": {"backends": %q}}, "routes": [{"prefix": "/", "pool": "main"}]}`, backends)
 	}
 	file := routesFile(t, table(a.URL+","+b.URL))
-	lb := platformtest.Start(t, run, map[string]string{"LB_ROUTES_FILE": file, "LB_ROUTES_POLL": "20ms", "LB_ADMIN_TOKEN": adminToken})
+	lb := startLB(t, map[string]string{"LB_ROUTES_FILE": file, "LB_ROUTES_POLL": "20ms", "LB_ADMIN_TOKEN": adminToken})
 	bAddr := strings.TrimPrefix(b.URL, "http://")
 	if code, body := adminDo(t, "POST", lb.AdminURL+"/lb/backends/"+bAddr+"/drain", adminToken); code != 200 {
 		t.Fatalf("drain: %d %s", code, body)
 	}
 	writeRoutes(t, file, table(a.URL+","+b.URL+","+c.URL))
-	waitForMetric(t, lb.AdminURL, `scalelab_lb_config_reloads_total{result="success"} 1`)
+	waitForMetric(t, lb, `scalelab_lb_config_reloads_total{result="success"} 1`)
 	served := map[string]int{}
 	for range 8 {
 		_, body := get(t, lb.URL+"/", nil)
@@ -209,7 +209,7 @@ func TestRoutesL4UsesCatchAllPool(t *testing.T) {
 	file := routesFile(t, fmt.Sprintf(`{"pools": {"apis": {"backends": %q}, "main": {"backends": %q}},
 	  "routes": [{"prefix": "/api", "pool": "apis"}, {"prefix": "/", "pool": "main"}]}`, a.URL, b.URL))
 	l4Addr := platformtest.FreeAddr(t)
-	platformtest.Start(t, run, map[string]string{"LB_ROUTES_FILE": file, "L4_LISTEN_ADDR": l4Addr})
+	startLB(t, map[string]string{"LB_ROUTES_FILE": file, "L4_LISTEN_ADDR": l4Addr})
 	for i := range 4 {
 		if by := l4Get(t, l4Addr); by != "b" {
 			t.Fatalf("L4 connection %d served by %q, want b (the pool of prefix /)", i, by)

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"scalelab/services/platform/platformtest"
 )
@@ -61,7 +60,7 @@ func TestRoundRobinAlternates(t *testing.T) {
 				names = append(names, name)
 				urls = append(urls, namedBackend(t, name).URL)
 			}
-			lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": strings.Join(urls, ",")})
+			lb := startLB(t, map[string]string{"LB_BACKENDS": strings.Join(urls, ",")})
 
 			const rounds = 10
 			for i := range rounds * n {
@@ -95,7 +94,7 @@ func TestForwardedHeaders(t *testing.T) {
 		})
 	}))
 	t.Cleanup(backend.Close)
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": backend.URL})
+	lb := startLB(t, map[string]string{"LB_BACKENDS": backend.URL})
 	lbHost := strings.TrimPrefix(lb.URL, "http://")
 	backendHost := strings.TrimPrefix(backend.URL, "http://")
 
@@ -149,7 +148,7 @@ func TestPathIsForwardedUnchanged(t *testing.T) {
 		io.WriteString(w, r.RequestURI)
 	}))
 	t.Cleanup(backend.Close)
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": backend.URL})
+	lb := startLB(t, map[string]string{"LB_BACKENDS": backend.URL})
 	lbAddr := strings.TrimPrefix(lb.URL, "http://")
 
 	for _, target := range []string{
@@ -210,7 +209,7 @@ func TestBackendFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			lb := platformtest.Start(t, run, map[string]string{
+			lb := startLB(t, map[string]string{
 				"LB_BACKENDS":        tt.backend,
 				"LB_BACKEND_TIMEOUT": "200ms",
 				// Checks would find the backend down and make the lb
@@ -229,7 +228,7 @@ func TestBackendFailures(t *testing.T) {
 				t.Errorf("Content-Type %q, want text/plain", ct)
 			}
 			addr := strings.TrimPrefix(tt.backend, "http://")
-			waitForMetric(t, lb.AdminURL, `scalelab_lb_backend_requests_total{backend="`+addr+`",code="5xx"} 1`)
+			waitForMetric(t, lb, `scalelab_lb_backend_requests_total{backend="`+addr+`",code="5xx"} 1`)
 		})
 	}
 }
@@ -244,7 +243,7 @@ func TestClientGoneIs499(t *testing.T) {
 	}))
 	t.Cleanup(backend.Close)
 	// No health checks: the backend must see the test's request only.
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": backend.URL, "LB_HEALTH_PATH": "off"})
+	lb := startLB(t, map[string]string{"LB_BACKENDS": backend.URL, "LB_HEALTH_PATH": "off"})
 
 	ctx, cancel := context.WithCancel(t.Context())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, lb.URL+"/hang", nil)
@@ -253,29 +252,46 @@ func TestClientGoneIs499(t *testing.T) {
 		t.Fatal("request succeeded, want it cancelled")
 	}
 	addr := strings.TrimPrefix(backend.URL, "http://")
-	waitForMetric(t, lb.AdminURL, `scalelab_lb_backend_requests_total{backend="`+addr+`",code="499"} 1`)
-	waitForMetric(t, lb.AdminURL, `scalelab_lb_http_requests_total{code="499",method="GET",route="/"} 1`)
+	waitForMetric(t, lb, `scalelab_lb_backend_requests_total{backend="`+addr+`",code="499"} 1`)
+	waitForMetric(t, lb, `scalelab_lb_http_requests_total{code="499",method="GET",route="/"} 1`)
 }
 
-// waitForMetric polls /metrics until a line appears; the test deadline is
-// the only bound.
-func waitForMetric(t *testing.T, adminURL, line string) {
-	t.Helper()
-	for {
-		resp, err := http.Get(adminURL + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if strings.Contains(string(body), line+"\n") {
-			return
-		}
-		if dl, ok := t.Deadline(); ok && time.Until(dl) < 5*time.Second {
-			t.Fatalf("metric line %q never appeared:\n%s", line, body)
-		}
-		time.Sleep(10 * time.Millisecond)
+// lineSignal is a log writer that closes seen at the first write holding
+// line.
+type lineSignal struct {
+	line string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *lineSignal) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), w.line) {
+		w.once.Do(func() { close(w.seen) })
 	}
+	return len(p), nil
+}
+
+// startLB runs the lb as main does, logging at debug unless env says
+// otherwise: the tests wait on its log lines (see waitForMetric).
+func startLB(t *testing.T, env map[string]string) *platformtest.Running {
+	t.Helper()
+	if env["LOG_LEVEL"] == "" {
+		env["LOG_LEVEL"] = "debug"
+	}
+	return platformtest.Start(t, run, env)
+}
+
+// waitForMetric waits until /metrics has line, looking again each time
+// the lb logs a line: at debug it logs every request it answers (after
+// counting it), every retry, ejection and health check, so a metric that
+// moves is followed by a log line.
+func waitForMetric(t *testing.T, lb *platformtest.Running, line string) {
+	t.Helper()
+	var body string
+	lb.Await(t, "metric line "+line, func() bool {
+		body = metricsText(t, lb.AdminURL)
+		return strings.Contains(body, line+"\n")
+	})
 }
 
 func TestConnectionsAreReused(t *testing.T) {
@@ -295,7 +311,7 @@ func TestConnectionsAreReused(t *testing.T) {
 		t.Cleanup(srv.Close)
 		urls = append(urls, srv.URL)
 	}
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": strings.Join(urls, ",")})
+	lb := startLB(t, map[string]string{"LB_BACKENDS": strings.Join(urls, ",")})
 	for i := range requests {
 		if resp, _ := get(t, lb.URL+"/", nil); resp.StatusCode != http.StatusOK {
 			t.Fatalf("request %d: status %d", i, resp.StatusCode)
@@ -317,25 +333,23 @@ func TestNoBackendYet(t *testing.T) {
 		"LB_DNS_REFRESH": "50ms",
 		"LISTEN_ADDR":    listen,
 		"ADMIN_ADDR":     admin,
-		"LOG_LEVEL":      "error",
+		"LOG_LEVEL":      "info",
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
+	logs := &lineSignal{line: `"msg":"listening"`, seen: make(chan struct{})}
 	go func() {
-		done <- run(ctx, []string{"lb"}, func(k string) string { return vars[k] }, io.Discard, io.Discard)
+		done <- run(ctx, []string{"lb"}, func(k string) string { return vars[k] }, logs, logs)
 	}()
-
-	var resp *http.Response
-	for {
-		var err error
-		if resp, err = http.Get("http://" + listen + "/"); err == nil {
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("run returned before serving: %v", err)
-		case <-time.After(10 * time.Millisecond):
-		}
+	// The platform logs "listening" once its listeners are bound.
+	select {
+	case <-logs.seen:
+	case err := <-done:
+		t.Fatalf("run returned before serving: %v", err)
+	}
+	resp, err := http.Get("http://" + listen + "/")
+	if err != nil {
+		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -379,7 +393,7 @@ func TestDNSBackend(t *testing.T) {
 		t.Cleanup(srv.Close)
 	}
 
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": "dns://localhost:" + port})
+	lb := startLB(t, map[string]string{"LB_BACKENDS": "dns://localhost:" + port})
 	for i := range 2 * len(ips) {
 		if resp, body := get(t, lb.URL+"/", nil); resp.StatusCode != http.StatusOK {
 			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
@@ -505,7 +519,7 @@ func TestHashPolicyIsSticky(t *testing.T) {
 	for i := range 3 {
 		urls = append(urls, namedBackend(t, fmt.Sprint("b", i)).URL)
 	}
-	lb := platformtest.Start(t, run, map[string]string{
+	lb := startLB(t, map[string]string{
 		"LB_BACKENDS": strings.Join(urls, ","),
 		"LB_POLICY":   "hash",
 		"LB_HASH_KEY": "header:X-User",
@@ -533,7 +547,7 @@ func TestHashPolicyIsSticky(t *testing.T) {
 // Weights from LB_BACKENDS: 3 to 1 is three answers in four.
 func TestWeightedRoundRobin(t *testing.T) {
 	a, b := namedBackend(t, "a"), namedBackend(t, "b")
-	lb := platformtest.Start(t, run, map[string]string{
+	lb := startLB(t, map[string]string{
 		"LB_BACKENDS": a.URL + " weight=3," + b.URL,
 		"LB_POLICY":   "weighted_round_robin",
 	})
@@ -554,7 +568,7 @@ func TestDefaultsRetryOnDeadBackend(t *testing.T) {
 	dead.Close()
 	good := namedBackend(t, "good")
 	// Start waits for /readyz, which the good backend keeps green.
-	lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": dead.URL + "," + good.URL})
+	lb := startLB(t, map[string]string{"LB_BACKENDS": dead.URL + "," + good.URL})
 	for i := range 20 {
 		if resp, body := get(t, lb.URL+"/", nil); resp.StatusCode != http.StatusOK || body != "good" {
 			t.Fatalf("request %d: %d %q, want 200 from the live backend", i, resp.StatusCode, body)
@@ -583,7 +597,7 @@ func TestIdempotentPostRetriedWithBody(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// A fresh lb each time: round robin starts at the dead backend.
-			lb := platformtest.Start(t, run, map[string]string{"LB_BACKENDS": dead.URL + "," + echo.URL, "LB_HEALTH_PATH": "off"})
+			lb := startLB(t, map[string]string{"LB_BACKENDS": dead.URL + "," + echo.URL, "LB_HEALTH_PATH": "off"})
 			req, _ := http.NewRequest(http.MethodPost, lb.URL+"/orders", strings.NewReader(`{"item":42}`))
 			if tt.key != "" {
 				req.Header.Set("Idempotency-Key", tt.key)

@@ -56,7 +56,7 @@ func httpsClient(t *testing.T, cert *x509.Certificate, h2 bool) *http.Client {
 func TestHTTPSSelfSignedWithHTTP2(t *testing.T) {
 	backend := protoBackend(t)
 	tlsAddr := platformtest.FreeAddr(t)
-	lb := platformtest.Start(t, run, map[string]string{
+	lb := startLB(t, map[string]string{
 		"LB_BACKENDS":        backend.URL,
 		"LB_TLS_LISTEN_ADDR": tlsAddr,
 		"LB_TLS_HOSTS":       "lb.lab, 10.1.2.3",
@@ -122,7 +122,7 @@ func TestHTTPSCertificateFromFiles(t *testing.T) {
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
 
 	tlsAddr := platformtest.FreeAddr(t)
-	platformtest.Start(t, run, map[string]string{
+	startLB(t, map[string]string{
 		"LB_BACKENDS":        protoBackend(t).URL,
 		"LB_TLS_LISTEN_ADDR": tlsAddr,
 		"LB_TLS_CERT_FILE":   certFile,

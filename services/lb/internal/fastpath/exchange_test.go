@@ -57,6 +57,7 @@ type testLB struct {
 	pool  *testPool
 	stop  func()
 	bound []*balancer.Backend
+	logs  *syncBuffer // the lb's log at debug, and its access log
 }
 
 type lbOption func(*Config)
@@ -74,7 +75,13 @@ func startLB(t testing.TB, backendURLs []string, opts ...lbOption) *testLB {
 	reg := prometheus.NewRegistry()
 	m := forward.NewMetrics(reg)
 	m.Track(bs, bs, nil)
-	hm := platform.NewHTTPMetrics(reg, "lb", nil)
+	// A test waits on the log lines (see await); a benchmark logs nothing.
+	logs := &syncBuffer{}
+	logger := slog.New(slog.DiscardHandler)
+	if _, bench := t.(*testing.B); !bench {
+		logger = platform.NewLogger(logs, slog.LevelDebug, "lb")
+	}
+	hm := platform.NewHTTPMetrics(reg, "lb", logger)
 	pool := &testPool{backends: bs, failed: map[string]int{}}
 	cfg := Config{
 		Pool:    pool,
@@ -85,7 +92,7 @@ func startLB(t testing.TB, backendURLs []string, opts ...lbOption) *testLB {
 			Budget: forward.NewBudget(20, 10),
 		},
 		ConnectTimeout:  time.Second,
-		Logger:          slog.New(slog.DiscardHandler),
+		Logger:          logger,
 		Route:           hm.Route("/"),
 		ShutdownTimeout: 5 * time.Second,
 	}
@@ -99,7 +106,7 @@ func startLB(t testing.TB, backendURLs []string, opts ...lbOption) *testLB {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- New(cfg).Serve(ctx, ln) }()
-	lb := &testLB{addr: ln.Addr().String(), url: "http://" + ln.Addr().String(), reg: reg, pool: pool, bound: bs}
+	lb := &testLB{addr: ln.Addr().String(), url: "http://" + ln.Addr().String(), reg: reg, pool: pool, bound: bs, logs: logs}
 	var once sync.Once
 	lb.stop = func() {
 		once.Do(func() {
@@ -140,14 +147,25 @@ func (lb *testLB) counter(t *testing.T, name string, labels map[string]string) f
 	return 0
 }
 
-// eventually polls cond; the test's deadline is the only bound.
-func eventually(t *testing.T, what string, cond func() bool) {
+// await returns once cond holds, checking it again after each line the
+// lb logs: the access log line is written once a request is counted, so
+// no test sleeps to see a count move. Only the test's deadline bounds it.
+func (lb *testLB) await(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for !cond() {
-		if dl, ok := t.Deadline(); ok && time.Until(dl) < 5*time.Second {
-			t.Fatalf("never: %s", what)
+	var deadline <-chan time.Time
+	if dl, ok := t.Deadline(); ok {
+		deadline = time.After(time.Until(dl) - 5*time.Second)
+	}
+	for {
+		written := lb.logs.next()
+		if cond() {
+			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-written:
+		case <-deadline:
+			t.Fatalf("never: %s\n%s", what, lb.logs.String())
+		}
 	}
 }
 
@@ -578,7 +596,7 @@ func TestTimeoutsAnswer504(t *testing.T) {
 	}
 	// Counted once the exchange returns, a moment after the client has
 	// its answer.
-	eventually(t, "scalelab_lb_http_requests_total{code=5xx} 1", func() bool {
+	lb.await(t, "scalelab_lb_http_requests_total{code=5xx} 1", func() bool {
 		return lb.counter(t, "scalelab_lb_http_requests_total", map[string]string{"code": "5xx"}) == 1
 	})
 }
@@ -619,10 +637,10 @@ func TestClientGoneIs499(t *testing.T) {
 	<-arrived
 	conn.Close()
 	<-cancelled // the test's deadline bounds it
-	eventually(t, "backend 499 counted", func() bool {
+	lb.await(t, "backend 499 counted", func() bool {
 		return lb.counter(t, "scalelab_lb_backend_requests_total", map[string]string{"backend": addr, "code": "499"}) == 1
 	})
-	eventually(t, "http 499 counted", func() bool {
+	lb.await(t, "http 499 counted", func() bool {
 		return lb.counter(t, "scalelab_lb_http_requests_total", map[string]string{"code": "499", "method": "GET"}) == 1
 	})
 	if n := lb.pool.failures(addr); n != 0 {
@@ -757,14 +775,12 @@ func TestGracefulShutdown(t *testing.T) {
 	if _, err := ibr.ReadByte(); err == nil {
 		t.Error("idle keep-alive connection still open during shutdown")
 	}
-	// New connections are refused.
-	eventually(t, "listener closed", func() bool {
-		c, err := net.DialTimeout("tcp", lb.addr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err != nil
-	})
+	// New connections are refused: the listener closed before the drain
+	// began, and so before the idle connection above was closed.
+	if c, err := net.DialTimeout("tcp", lb.addr, time.Second); err == nil {
+		c.Close()
+		t.Error("a new connection was accepted during shutdown")
+	}
 	select {
 	case <-stopped:
 		t.Fatal("stopped with a request in flight")
@@ -849,20 +865,14 @@ func TestBodyLimitsAndConcurrencyLimit(t *testing.T) {
 // names its request id and the size of the body sent, as for the std engine.
 func TestAccessLog(t *testing.T) {
 	backend := namedBackend(t, "twelve bytes", 200)
-	var logs syncBuffer
-	logger := platform.NewLogger(&logs, slog.LevelInfo, "lb")
-	lb := startLB(t, []string{backend.URL}, func(c *Config) {
-		hm := platform.NewHTTPMetrics(prometheus.NewRegistry(), "lb", logger)
-		c.Logger = logger
-		c.Route = hm.Route("/")
-	})
+	lb := startLB(t, []string{backend.URL})
 	resp, body := sendRaw(t, lb.addr, "GET /p?q=1 HTTP/1.1\r\nHost: lb\r\nX-Request-Id: log-me\r\n\r\n")
 	if resp.StatusCode != 200 || body != "twelve bytes" {
 		t.Fatalf("%d %q", resp.StatusCode, body)
 	}
 	var line map[string]any
-	eventually(t, "an access log line", func() bool {
-		for _, l := range strings.Split(logs.String(), "\n") {
+	lb.await(t, "an access log line", func() bool {
+		for _, l := range strings.Split(lb.logs.String(), "\n") {
 			if strings.Contains(l, `"msg":"request"`) {
 				return json.Unmarshal([]byte(l), &line) == nil
 			}
@@ -875,14 +885,29 @@ func TestAccessLog(t *testing.T) {
 }
 
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	written chan struct{} // closed and replaced by the next Write
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.written != nil {
+		close(s.written)
+		s.written = nil
+	}
 	return s.b.Write(p)
+}
+
+// next returns a channel the next Write closes.
+func (s *syncBuffer) next() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.written == nil {
+		s.written = make(chan struct{})
+	}
+	return s.written
 }
 
 func (s *syncBuffer) String() string {

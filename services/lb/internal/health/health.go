@@ -252,9 +252,11 @@ func (t *Tracker) eject(st *state) {
 	gen := st.gen
 	st.timer = time.AfterFunc(d, func() { t.endEjection(st, gen) })
 	t.metrics.ejected(st.backend)
+	t.publishLocked()
+	// Logged once published: whoever reads the line (a test waits on it)
+	// sees the new state.
 	t.logger.Warn("backend ejected", "backend", st.backend.Addr, "for", d.String(),
 		"after_failures", t.cfg.EjectAfter)
-	t.publishLocked()
 }
 
 // maxEjected is how many of n backends may be ejected at once: the
@@ -283,8 +285,8 @@ func (t *Tracker) returnLocked(st *state, why string) {
 	if st.timer != nil {
 		st.timer.Stop()
 	}
-	t.logger.Info("backend back in rotation", "backend", st.backend.Addr, "why", why)
 	t.publishLocked()
+	t.logger.Info("backend back in rotation", "backend", st.backend.Addr, "why", why)
 }
 
 // Run checks every backend each Interval until ctx ends; it returns at
@@ -351,14 +353,15 @@ func (t *Tracker) record(st *state, err error) {
 		return
 	}
 	t.metrics.checked(st.backend, err == nil)
+	t.logger.Debug("health check", "backend", st.backend.Addr, "pass", err == nil)
 	first := !st.checked
 	st.checked = true
 	if err == nil {
 		st.streak = max(st.streak, 0) + 1
 		if !st.healthy && st.streak >= t.cfg.Rise {
 			st.healthy = true
-			t.logger.Info("backend healthy", "backend", st.backend.Addr, "passes", st.streak)
 			t.publishLocked()
+			t.logger.Info("backend healthy", "backend", st.backend.Addr, "passes", st.streak)
 		}
 		// Passing checks end a passive ejection early (Envoy's default):
 		// a replica that comes back gets traffic within Rise intervals,
@@ -371,7 +374,7 @@ func (t *Tracker) record(st *state, err error) {
 	st.streak = min(st.streak, 0) - 1
 	if st.healthy && (first || -st.streak >= t.cfg.Fall) {
 		st.healthy = false
-		t.logger.Warn("backend unhealthy", "backend", st.backend.Addr, "error", err.Error(), "failures", -st.streak)
 		t.publishLocked()
+		t.logger.Warn("backend unhealthy", "backend", st.backend.Addr, "error", err.Error(), "failures", -st.streak)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -105,6 +106,10 @@ scalelab_lb_backends{state="unhealthy"} 0
 // The ejection returns by itself; one right after lasts twice as long,
 // capped; time spent in rotation brings the level down again.
 func TestEjectionBackoffGrowsCappedAndDecays(t *testing.T) {
+	synctest.Test(t, testEjectionBackoff)
+}
+
+func testEjectionBackoff(t *testing.T) {
 	bs := backends(2)
 	cfg := passive()
 	cfg.EjectTime, cfg.MaxEjectTime = 40*time.Millisecond, 100*time.Millisecond
@@ -139,14 +144,17 @@ func TestEjectionBackoffGrowsCappedAndDecays(t *testing.T) {
 		t.Errorf("after a quiet spell the ejection lasts %v, want 80ms", d)
 	}
 
-	// The real timer ends it.
+	// The timer ends it, 80ms after it began on the bubble's clock.
 	setNow(time.Now)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(tr.Available()) != 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("ejected backend never came back")
-		}
-		time.Sleep(5 * time.Millisecond)
+	time.Sleep(80*time.Millisecond - time.Nanosecond)
+	synctest.Wait()
+	if len(tr.Available()) != 1 {
+		t.Fatal("ejected backend back before its 80ms were up")
+	}
+	time.Sleep(time.Nanosecond)
+	synctest.Wait()
+	if len(tr.Available()) != 2 {
+		t.Fatal("ejected backend not back after its 80ms")
 	}
 }
 
@@ -183,35 +191,43 @@ func TestMaxEjectionPercent(t *testing.T) {
 	}
 }
 
-// A backend failing every check, then passing again.
+// A backend failing every check, then passing again. The checks reach it
+// through a RoundTripper, not a socket, so the tests run in a synctest
+// bubble: the ticker runs on the bubble's clock and synctest.Wait returns
+// when every check it started has been recorded.
 type flaky struct {
-	srv  *httptest.Server
 	down atomic.Bool
 	hits atomic.Int64
 }
 
-func newFlaky(t *testing.T) *flaky {
-	f := &flaky{}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.hits.Add(1)
-		if r.URL.Path != "/healthz" || r.Header.Get("User-Agent") != "scalelab-lb-health-check" {
-			http.Error(w, "unexpected "+r.URL.Path, http.StatusNotFound)
-			return
-		}
-		if f.down.Load() {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-		}
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
+// fakeNet routes each check to the flaky backend of its host.
+type fakeNet map[string]*flaky
+
+func (n fakeNet) RoundTrip(r *http.Request) (*http.Response, error) {
+	f, ok := n[r.URL.Host]
+	if !ok {
+		return nil, fmt.Errorf("dial %s: connection refused", r.URL.Host)
+	}
+	f.hits.Add(1)
+	rec := httptest.NewRecorder()
+	switch {
+	case r.URL.Path != "/healthz" || r.Header.Get("User-Agent") != "scalelab-lb-health-check":
+		http.Error(rec, "unexpected "+r.URL.Path, http.StatusNotFound)
+	case f.down.Load():
+		http.Error(rec, "down", http.StatusServiceUnavailable)
+	}
+	return rec.Result(), nil
 }
 
-func (f *flaky) backend(t *testing.T) *balancer.Backend {
-	u, err := url.Parse(f.srv.URL)
-	if err != nil {
-		t.Fatal(err)
+// flakyBackends returns n backends, each behind a flaky, and the transport
+// that reaches them.
+func flakyBackends(n int) ([]*balancer.Backend, []*flaky, fakeNet) {
+	bs, fs, net := backends(n), make([]*flaky, n), fakeNet{}
+	for i, b := range bs {
+		fs[i] = &flaky{}
+		net[b.Addr] = fs[i]
 	}
-	return balancer.NewBackend(u)
+	return bs, fs, net
 }
 
 func active() Config {
@@ -219,76 +235,104 @@ func active() Config {
 		EjectAfter: 3, EjectTime: time.Hour, MaxEjectTime: time.Hour, MaxEjectionPercent: 50}
 }
 
-func runTracker(t *testing.T, tr *Tracker) {
+// activeTracker is newTracker with checks through net, running until the
+// test ends.
+func activeTracker(t *testing.T, cfg Config, bs []*balancer.Backend, net fakeNet) (*Tracker, *prometheus.Registry) {
+	reg := prometheus.NewRegistry()
+	tr := New(cfg, net, NewMetrics(reg), quiet)
+	tr.Update(bs, bs, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { tr.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+	return tr, reg
 }
 
-// waitFor polls cond; only a deadline far beyond any interval fails it.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+// tick lets n check intervals pass on the bubble's clock and waits until
+// the checks they started are recorded.
+func tick(n int) {
+	time.Sleep(time.Duration(n) * active().Interval)
+	synctest.Wait()
 }
 
 func TestActiveChecksRiseAndFall(t *testing.T) {
-	good, bad := newFlaky(t), newFlaky(t)
-	bs := []*balancer.Backend{good.backend(t), bad.backend(t)}
-	tr, reg := newTracker(t, active(), bs)
-	runTracker(t, tr)
+	synctest.Test(t, func(t *testing.T) {
+		bs, f, net := flakyBackends(2)
+		good, bad := f[0], f[1]
+		tr, reg := activeTracker(t, active(), bs, net)
 
-	waitFor(t, "checks run", func() bool { return good.hits.Load() >= 3 && bad.hits.Load() >= 3 })
-	if got := addrs(tr.Available()); got != addrs(bs) {
-		t.Fatalf("both pass, available %q", got)
-	}
-	bad.down.Store(true)
-	waitFor(t, "failing backend taken out", func() bool { return addrs(tr.Available()) == bs[0].Addr })
-	bad.down.Store(false)
-	waitFor(t, "recovered backend back", func() bool { return len(tr.Available()) == 2 })
+		tick(2)
+		if good.hits.Load() != 3 || bad.hits.Load() != 3 {
+			t.Fatalf("after two intervals %d and %d checks, want 3 each", good.hits.Load(), bad.hits.Load())
+		}
+		if got := addrs(tr.Available()); got != addrs(bs) {
+			t.Fatalf("both pass, available %q", got)
+		}
+		bad.down.Store(true)
+		tick(1)
+		if got := addrs(tr.Available()); got != addrs(bs) {
+			t.Fatalf("after one failed check (Fall 2) available %q, want both", got)
+		}
+		tick(1)
+		if got := addrs(tr.Available()); got != bs[0].Addr {
+			t.Fatalf("after two failed checks available %q, want %q", got, bs[0].Addr)
+		}
+		bad.down.Store(false)
+		tick(1)
+		if got := addrs(tr.Available()); got != bs[0].Addr {
+			t.Fatalf("after one passing check (Rise 2) available %q, want %q", got, bs[0].Addr)
+		}
+		tick(1)
+		if got := addrs(tr.Available()); got != addrs(bs) {
+			t.Fatalf("after two passing checks available %q, want both", got)
+		}
 
-	n, err := testutil.GatherAndCount(reg, "scalelab_lb_backend_health_checks_total")
-	if err != nil || n != 3 { // good: pass; bad: pass and fail
-		t.Errorf("health check series: %d (%v), want 3", n, err)
-	}
+		n, err := testutil.GatherAndCount(reg, "scalelab_lb_backend_health_checks_total")
+		if err != nil || n != 3 { // good: pass; bad: pass and fail
+			t.Errorf("health check series: %d (%v), want 3", n, err)
+		}
+	})
 }
 
 // The first check decides at once: a replica in DNS but not serving does
 // not wait Fall intervals. And with every backend out, all are used.
 func TestFirstFailedCheckAndAllDown(t *testing.T) {
-	dead := newFlaky(t)
-	dead.down.Store(true)
-	cfg := active()
-	cfg.Fall, cfg.Interval = 100, time.Hour // only the first check can run
-	bs := []*balancer.Backend{dead.backend(t)}
-	tr, _ := newTracker(t, cfg, bs)
-	runTracker(t, tr)
-	waitFor(t, "not ready", func() bool { return tr.Ready(t.Context()) != nil })
-	if err := tr.Ready(t.Context()); !strings.Contains(err.Error(), "none of 1 backends is healthy") {
-		t.Errorf("Ready = %v", err)
-	}
-	if got := addrs(tr.Available()); got != bs[0].Addr {
-		t.Errorf("with every backend down, available %q, want all of them", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		bs, f, net := flakyBackends(1)
+		f[0].down.Store(true)
+		cfg := active()
+		cfg.Fall, cfg.Interval = 100, time.Hour // only the first check can run
+		tr, _ := activeTracker(t, cfg, bs, net)
+		synctest.Wait() // the first check is recorded
+		if err := tr.Ready(t.Context()); err == nil || !strings.Contains(err.Error(), "none of 1 backends is healthy") {
+			t.Errorf("Ready = %v, want none of 1 backends is healthy", err)
+		}
+		if got := addrs(tr.Available()); got != bs[0].Addr {
+			t.Errorf("with every backend down, available %q, want all of them", got)
+		}
+	})
 }
 
 // Passing checks end a passive ejection long before its time is up.
 func TestPassingChecksEndEjection(t *testing.T) {
-	a, b := newFlaky(t), newFlaky(t)
-	bs := []*balancer.Backend{a.backend(t), b.backend(t)}
-	tr, _ := newTracker(t, active(), bs) // ejections last an hour
-	fail(tr, bs[1], 3)
-	if len(tr.Available()) != 1 {
-		t.Fatal("not ejected")
-	}
-	runTracker(t, tr)
-	waitFor(t, "back after passing checks", func() bool { return len(tr.Available()) == 2 })
+	synctest.Test(t, func(t *testing.T) {
+		bs, _, net := flakyBackends(2)
+		reg := prometheus.NewRegistry()
+		tr := New(active(), net, NewMetrics(reg), quiet) // ejections last an hour
+		tr.Update(bs, bs, nil)
+		fail(tr, bs[1], 3)
+		if len(tr.Available()) != 1 {
+			t.Fatal("not ejected")
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { tr.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		tick(2)
+		if got := addrs(tr.Available()); got != addrs(bs) {
+			t.Fatalf("after passing checks available %q, want both", got)
+		}
+	})
 }
 
 // A backend that leaves discovery takes its series with it, and late

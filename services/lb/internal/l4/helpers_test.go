@@ -2,12 +2,15 @@ package l4
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -96,6 +99,7 @@ type running struct {
 	reg  *prometheus.Registry
 	stop context.CancelFunc
 	done chan error
+	logs *syncBuffer // the server's log at debug (nothing for a benchmark)
 }
 
 // start serves cfg on a loopback port; a zero ShutdownTimeout becomes 5s
@@ -114,12 +118,17 @@ func start(t testing.TB, cfg Config, stamped ...bool) *running {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 5 * time.Second
 	}
+	// The tests wait on the server's debug lines (see await).
+	logs := &syncBuffer{}
+	if _, bench := t.(*testing.B); !bench && cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{Server: New(cfg), addr: ln.Addr().String(), reg: reg, stop: cancel, done: make(chan error, 1)}
+	r := &running{Server: New(cfg), addr: ln.Addr().String(), reg: reg, stop: cancel, done: make(chan error, 1), logs: logs}
 	if len(stamped) > 0 {
 		r.stamped = stamped[0]
 	}
@@ -199,22 +208,65 @@ func (r *running) metric(t testing.TB, name string, labels ...string) float64 {
 	return sum
 }
 
-// waitMetric polls until name{labels} equals want (connections are counted
-// when the server has closed both sides, a moment after the client sees
-// EOF); the bound is generous and only there to turn a hang into a failure.
-func (r *running) waitMetric(t testing.TB, want float64, name string, labels ...string) {
+// await returns once cond holds, checking it again after each line the
+// server logs: it logs every connection it ends at debug, once the
+// connection is counted and released, and that it stopped accepting. The
+// bound only turns a hang into a failure.
+func (r *running) await(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	timeout := time.After(10 * time.Second)
 	for {
-		got := r.metric(t, name, labels...)
-		if got == want {
+		written := r.logs.next()
+		if cond() {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s%v = %v, want %v", name, labels, got, want)
+		select {
+		case <-written:
+		case <-timeout:
+			t.Fatalf("%s: not within 10s\n%s", what, r.logs.String())
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// waitMetric waits until name{labels} equals want (connections are counted
+// when the server has closed both sides, a moment after the client sees
+// EOF).
+func (r *running) waitMetric(t testing.TB, want float64, name string, labels ...string) {
+	t.Helper()
+	r.await(t, fmt.Sprintf("%s%v = %v", name, labels, want), func() bool { return r.metric(t, name, labels...) == want })
+}
+
+// syncBuffer is a log that tells its readers when a line arrives.
+type syncBuffer struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	written chan struct{} // closed and replaced by the next Write
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.written != nil {
+		close(s.written)
+		s.written = nil
+	}
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// next returns a channel the next Write closes.
+func (s *syncBuffer) next() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.written == nil {
+		s.written = make(chan struct{})
+	}
+	return s.written
 }
 
 // readEOF reads until EOF (or an error) and returns what came.

@@ -215,16 +215,25 @@ func (s *Server) handle(ctx context.Context, client *net.TCPConn) {
 		client.Close()
 		return
 	}
+	var addr, result string
+	// Logged last, once the connection is counted, released and untracked,
+	// so that whoever reads the line (the tests wait on it) sees all that.
+	defer func() {
+		if s.cfg.Logger.Enabled(ctx, slog.LevelDebug) {
+			s.cfg.Logger.Debug("l4 connection closed", "client", client.RemoteAddr().String(), "backend", addr,
+				"result", result, "duration", time.Since(c.start).String())
+		}
+	}()
 	defer s.untrack(c)
 
 	backend, addr, st := s.dial(ctx, c)
 	if backend == nil {
 		client.Close()
-		result := resultNoBackend
+		addr, result = "none", resultNoBackend
 		if ctx.Err() != nil {
 			result = resultShutdown // a dial aborted by the shutdown bound
 		}
-		s.cfg.Metrics.connections.WithLabelValues("none", result).Inc()
+		s.cfg.Metrics.connections.WithLabelValues(addr, result).Inc()
 		return
 	}
 	defer s.release(st)
@@ -240,12 +249,8 @@ func (s *Server) handle(ctx context.Context, client *net.TCPConn) {
 		s.pipe(c, client, backend, st)
 	}
 	c.closeBoth()
-	result := c.result()
+	result = c.result()
 	st.connectionsBy(result).Inc()
-	if s.cfg.Logger.Enabled(ctx, slog.LevelDebug) {
-		s.cfg.Logger.Debug("l4 connection closed", "client", client.RemoteAddr().String(), "backend", addr,
-			"result", result, "duration", time.Since(c.start).String())
-	}
 }
 
 // dial opens a connection to a backend chosen by the policy. When a dial

@@ -7,7 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -102,39 +102,71 @@ func TestErrorMode(t *testing.T) {
 }
 
 // In hang mode a request gets no answer until the switch is turned off
-// (then a 503), or its client gives up.
+// (then a 503), or its client gives up. The handlers are called directly in
+// a bubble, so "no answer yet" is a goroutine durably blocked, not a guess.
 func TestHangMode(t *testing.T) {
-	s, traffic, admin := newSwitch(t, "k")
-	post(t, admin.URL+"/fail?mode=hang", "k")
-
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", traffic.URL, nil)
-	if resp, err := http.DefaultClient.Do(req); err == nil {
-		resp.Body.Close()
-		t.Fatalf("hang mode answered %d", resp.StatusCode)
-	}
-
-	for s.Held() != 0 {
-		time.Sleep(time.Millisecond) // the abandoned request's handler returns
-	}
-	done := make(chan int)
-	go func() {
-		code, _ := get(t, traffic.URL)
-		done <- code
-	}()
-	for s.Held() == 0 {
-		select {
-		case code := <-done:
-			t.Fatalf("hang mode answered %d before the switch was turned off", code)
-		case <-time.After(time.Millisecond):
+	synctest.Test(t, func(t *testing.T) {
+		s := New("k", prometheus.NewRegistry())
+		traffic := s.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "ok")
+		}))
+		setMode := func(mode string) {
+			req := httptest.NewRequest("POST", "/fail?mode="+mode, nil)
+			req.Header.Set("Authorization", "Bearer k")
+			rec := httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, req)
+			if rec.Code != 200 {
+				t.Fatalf("POST /fail?mode=%s = %d %s", mode, rec.Code, rec.Body)
+			}
 		}
-	}
-	post(t, admin.URL+"/fail?mode=off", "k")
-	if code := <-done; code != 503 {
-		t.Errorf("held request answered %d when released, want 503", code)
-	}
-	if code, _ := get(t, traffic.URL); code != 200 {
-		t.Errorf("after off: %d", code)
-	}
+		// serve runs one traffic request in its own goroutine; done is
+		// closed when the handler returns.
+		serve := func(ctx context.Context) (*httptest.ResponseRecorder, chan struct{}) {
+			rec, done := httptest.NewRecorder(), make(chan struct{})
+			go func() {
+				defer close(done)
+				traffic.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil).WithContext(ctx))
+			}()
+			return rec, done
+		}
+		answered := func(done chan struct{}) bool {
+			select {
+			case <-done:
+				return true
+			default:
+				return false
+			}
+		}
+		setMode(Hang)
+
+		// A client that gives up: its request is held, then let go.
+		ctx, cancel := context.WithCancel(context.Background())
+		_, done := serve(ctx)
+		synctest.Wait()
+		if answered(done) || s.Held() != 1 {
+			t.Fatalf("hang mode: answered %v, %d held; want no answer and 1 held", answered(done), s.Held())
+		}
+		cancel()
+		synctest.Wait()
+		if !answered(done) || s.Held() != 0 {
+			t.Fatalf("after the client gave up: handler returned %v, %d held; want returned and 0 held", answered(done), s.Held())
+		}
+
+		// A held request is answered 503 when the switch is turned off.
+		rec, done := serve(context.Background())
+		synctest.Wait()
+		if answered(done) || s.Held() != 1 {
+			t.Fatalf("hang mode: answered %v, %d held before the switch was turned off; want no answer and 1 held", answered(done), s.Held())
+		}
+		setMode(Off)
+		<-done
+		if rec.Code != 503 {
+			t.Errorf("held request answered %d when released, want 503", rec.Code)
+		}
+		rec, done = serve(context.Background())
+		<-done
+		if rec.Code != 200 || rec.Body.String() != "ok" {
+			t.Errorf("after off: %d %q", rec.Code, rec.Body)
+		}
+	})
 }

@@ -89,7 +89,7 @@ func check(g grafana, wait time.Duration) []string {
 			sort.Strings(problems)
 			return problems
 		}
-		time.Sleep(5 * time.Second)
+		time.Sleep(5 * time.Second) // Prometheus scrapes on its own clock: nothing to wait on but time
 	}
 }
 
