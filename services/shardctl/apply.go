@@ -50,8 +50,8 @@ func apply(ctx context.Context, e *reshard.Engine, n int, router string, dryRun 
 	if res.Resumed != "" {
 		fmt.Fprintf(stdout, "took up the reshard at phase %s\n", res.Resumed)
 	}
-	fmt.Fprintf(stdout, "resharded: %s → %s in %v; writes paused %v at the cut-over\n",
-		res.From.Describe(), res.To.Describe(), res.Took.Round(time.Millisecond), res.Pause.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "resharded: %s → %s in %v; %d moved rows verified with traffic flowing; writes paused %v at the cut-over, which checked again the %d rows written since\n",
+		res.From.Describe(), res.To.Describe(), res.Took.Round(time.Millisecond), res.Checked, res.Pause.Round(time.Millisecond), res.Rechecked)
 	return nil
 }
 

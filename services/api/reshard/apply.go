@@ -21,7 +21,12 @@ type Result struct {
 	Nothing  bool          // the map already was the target
 	Resumed  string        // the phase a previous run had reached, if any
 	Pause    time.Duration // how long writes were paused at the cut-over
-	Took     time.Duration
+	// Checked is the moved rows compared with their copies before the
+	// pause, with traffic flowing; Rechecked, those compared again while
+	// writes were paused: the rows written since. The second, not the
+	// first, grows the pause.
+	Checked, Rechecked int64
+	Took               time.Duration
 }
 
 // run is one apply: the two maps, their routers and pools, and the state.
@@ -36,6 +41,8 @@ type run struct {
 	frozenAt   time.Time
 	lease      *lease // the cut-over's freeze lease, while held
 	copied     int64  // rows copied by this run, for its rate
+	checked    int64  // moved rows verified before the pause, by this run
+	rechecked  int64  // rows verified again under the pause that flipped
 }
 
 // ErrVerify means the moved ranges still differed after several cut-overs.
@@ -92,6 +99,7 @@ func (e *Engine) Apply(ctx context.Context, n int, router string, dryRun bool) (
 		return res, err
 	}
 	res.Pause, res.Took = r.st.Pause, time.Since(r.start)
+	res.Checked, res.Rechecked = r.checked, r.rechecked
 	return res, nil
 }
 
@@ -136,7 +144,13 @@ func (r *run) phases(ctx context.Context) error {
 		case shardmap.PhaseCopy:
 			err, next = r.copy(ctx), shardmap.PhaseCatchUp
 		case shardmap.PhaseCatchUp:
-			err, next = r.catchUp(ctx, false), shardmap.PhaseCutover
+			err, next = r.settle(ctx), shardmap.PhaseCutover
+			if errors.Is(err, errDiffered) {
+				if attempts++; attempts == 3 {
+					return fmt.Errorf("%w: %s", ErrVerify, r.st.Verified)
+				}
+				continue
+			}
 		case shardmap.PhaseCutover:
 			// cutover records the flip itself, in the catalog transaction
 			// that publishes the map.

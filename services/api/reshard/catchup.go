@@ -79,9 +79,12 @@ func (r *run) drain(ctx context.Context, i int) (int, error) {
 				return total, err
 			}
 		}
+		// The removed notes leave their ids dirty, in the same statement:
+		// the cut-over checks them again (verify.go).
 		if _, err := r.olds[i].Exec(ctx, `
-			DELETE FROM reshard_changes c USING unnest($1::bigint[], $2::bigint[]) AS d(id, seq)
-			WHERE c.id = d.id AND c.seq = d.seq`, ids, seqs); err != nil {
+			WITH gone AS (DELETE FROM reshard_changes c USING unnest($1::bigint[], $2::bigint[]) AS d(id, seq)
+				WHERE c.id = d.id AND c.seq = d.seq RETURNING c.id)
+			INSERT INTO reshard_dirty (id) SELECT id FROM gone ON CONFLICT DO NOTHING`, ids, seqs); err != nil {
 			return total, err
 		}
 		total += len(ids)
@@ -89,4 +92,47 @@ func (r *run) drain(ctx context.Context, i int) (int, error) {
 			return total, nil
 		}
 	}
+}
+
+// settle brings the copies up to date with traffic flowing: it catches up,
+// verifies every moved row (verifyAll), then catches up on the writes made
+// meanwhile and checks those rows (recheck), so that the cut-over has only
+// the last writes to copy and check. A difference sends the run back here.
+func (r *run) settle(ctx context.Context) error {
+	if err := r.catchUp(ctx, false); err != nil {
+		return err
+	}
+	c, err := r.verifyAll(ctx)
+	if err != nil {
+		return err
+	}
+	r.checked = c.rows
+	if c.count() > 0 {
+		return r.differed(ctx, c)
+	}
+	r.e.logf("verified %d moved rows against their copies", c.rows)
+	if err := r.catchUp(ctx, false); err != nil {
+		return err
+	}
+	if c, err = r.recheck(ctx); err != nil {
+		return err
+	}
+	if c.count() > 0 {
+		return r.differed(ctx, c)
+	}
+	return nil
+}
+
+// differed records what verification found different and notes those rows
+// for the catch-up to copy again; the run goes back to catching up.
+func (r *run) differed(ctx context.Context, c checkResult) error {
+	r.e.logf("verification: %s; catching up again", c.summary())
+	r.st.Verified = c.summary()
+	if err := r.note(ctx, c); err != nil {
+		return err
+	}
+	if err := shardmap.SaveState(ctx, r.e.catalog, r.st); err != nil {
+		return err
+	}
+	return errDiffered
 }

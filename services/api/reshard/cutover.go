@@ -3,12 +3,9 @@ package reshard
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"scalelab/services/api/shardmap"
 )
@@ -20,11 +17,15 @@ var errDiffered = errors.New("moved ranges differ")
 
 // cutover pauses writes on every shard of both maps under a lease, copies
 // the last changes, moves the queued cache invalidations of the moving
-// users, checks every moved range, carries the version sequence over and
-// publishes the new map. Reads go on throughout; writes wait (the api
+// users, checks again the rows copied since the full verification (settle:
+// its work, not the tier's size, bounds the pause), carries the version
+// sequence over and publishes the new map. Reads go on throughout; writes wait (the api
 // retries them) until release, or until the lease expires if this run dies
 // (an api replica then releases them: shardmap.ReleaseExpired).
 func (r *run) cutover(ctx context.Context) error {
+	if err := r.e.hook("freeze"); err != nil {
+		return err
+	}
 	cctx, err := r.takeLease(ctx)
 	if err != nil {
 		return err
@@ -76,14 +77,14 @@ func (r *run) frozen(cctx, ctx context.Context) error {
 	if err := r.e.hook("verify"); err != nil {
 		return err
 	}
-	diff, err := r.verify(cctx)
+	// Only the rows copied since the full verification are checked here.
+	c, err := r.recheck(cctx)
 	if err != nil {
 		return err
 	}
-	if diff != "" {
-		r.e.logf("verification: %s; catching up again", diff)
-		r.st.Verified = diff
-		return errDiffered
+	r.rechecked = c.rows
+	if c.count() > 0 {
+		return r.differed(cctx, c)
 	}
 	if err := r.carrySequence(cctx); err != nil {
 		return err
@@ -140,62 +141,6 @@ func (r *run) moveOutbox(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// rangeSum is the count and checksum of one moved range on one side.
-type rangeSum struct {
-	n   int64
-	sum string
-}
-
-// verify compares every moved range (old shard i → new shard t): the number
-// of rows the old shard answers for that should move there (from its ids),
-// the rows recorded as moving, and the count and checksum of those rows on
-// both sides. It returns "" when all agree, else what differed.
-func (r *run) verify(ctx context.Context) (string, error) {
-	var diffs []string
-	for i, src := range r.olds {
-		want := make([]int64, len(r.to.DSNs))
-		if err := r.e.eachID(ctx, r.from.DSNs[i], func(id int64) {
-			if t, moves := r.moves(i, id); moves {
-				want[t]++
-			}
-		}); err != nil {
-			return "", err
-		}
-		from, err := sums(ctx, src, `SELECT m.target, count(*), coalesce(sum(`+rowHash+`), 0)::text
-			FROM reshard_move m JOIN users u ON u.id = m.id GROUP BY m.target`)
-		if err != nil {
-			return "", err
-		}
-		for t := range r.to.DSNs {
-			if want[t] == 0 && from[t].n == 0 {
-				continue
-			}
-			to, err := sums(ctx, r.news[t], `SELECT i.source, count(*), coalesce(sum(`+rowHash+`), 0)::text
-				FROM reshard_in i JOIN users u ON u.id = i.id WHERE i.source = $1 GROUP BY i.source`, i)
-			if err != nil {
-				return "", err
-			}
-			if want[t] != from[t].n || from[t] != to[i] {
-				diffs = append(diffs, fmt.Sprintf("%d→%d: %d to move, %d recorded (sum %s), %d arrived (sum %s)",
-					i, t, want[t], from[t].n, from[t].sum, to[i].n, to[i].sum))
-			}
-		}
-	}
-	return strings.Join(diffs, "; "), nil
-}
-
-func sums(ctx context.Context, p *pgxpool.Pool, sql string, args ...any) (map[int]rangeSum, error) {
-	q, _ := p.Query(ctx, sql, args...)
-	out := map[int]rangeSum{}
-	var k int
-	var s rangeSum
-	_, err := pgx.ForEachRow(q, []any{&k, &s.n, &s.sum}, func() error {
-		out[k] = s
-		return nil
-	})
-	return out, err
 }
 
 // carrySequence sets every new shard's version sequence past the highest of

@@ -1,8 +1,8 @@
 // Package reshard moves the users tier from one shard map to another while
 // the api serves it: copy the moving rows, catch up on the writes made
-// meanwhile, pause writes for a short cut-over in which the last changes are
-// copied, the moved ranges verified and the map flipped, then remove the old
-// copies (docs/sharding.md). Each phase is recorded in the catalog before it
+// meanwhile, verify every moved row against its copy, then pause writes for
+// a short cut-over in which only the last changes are copied and checked
+// and the map flipped, then remove the old copies (docs/sharding.md). Each phase is recorded in the catalog before it
 // runs and every step can be run twice, so a reshard killed at any point
 // ends in the same state when it is run again.
 package reshard
@@ -34,7 +34,9 @@ type Engine struct {
 	// Progress, if set, is told of each batch.
 	Progress func(Progress)
 	// Hook, if set, is called at named points ("copy", "catchup",
-	// "verify", "flip", "cleanup"); an error stops the run there, as a
+	// "verify-all" before each batch of the full verification, "freeze"
+	// before the cut-over pauses writes, "verify" under the pause,
+	// "flip", "release", "cleanup"); an error stops the run there, as a
 	// crash would (tests use it to kill a run midway).
 	Hook func(point string) error
 	// Log receives one line per phase.

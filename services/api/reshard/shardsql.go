@@ -11,11 +11,14 @@ import "scalelab/services/api/shardmap"
 //   - reshard_move (on an old shard): the ids that leave it, and for which
 //     new shard; reshard_in (on a new shard): the ids that arrive, from
 //     which old shard. Verification and cleanup read them.
+//   - reshard_dirty (on an old shard): the ids the catch-up copied since the
+//     full verification began, which the cut-over checks again (verify.go).
 const shardSchema = `
 CREATE SEQUENCE IF NOT EXISTS reshard_changes_seq;
 CREATE TABLE IF NOT EXISTS reshard_changes (id bigint PRIMARY KEY, seq bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS reshard_move (id bigint PRIMARY KEY, target int NOT NULL);
 CREATE TABLE IF NOT EXISTS reshard_in (id bigint PRIMARY KEY, source int NOT NULL);
+CREATE TABLE IF NOT EXISTS reshard_dirty (id bigint PRIMARY KEY);
 CREATE OR REPLACE FUNCTION reshard_note() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	INSERT INTO reshard_changes (id, seq)
@@ -36,7 +39,7 @@ CREATE OR REPLACE TRIGGER reshard_note AFTER INSERT OR UPDATE OR DELETE ON users
 const dropShardSchema = `
 DROP TRIGGER IF EXISTS reshard_note ON users;
 DROP FUNCTION IF EXISTS reshard_note();
-DROP TABLE IF EXISTS reshard_changes, reshard_move, reshard_in, reshard_freeze;
+DROP TABLE IF EXISTS reshard_changes, reshard_move, reshard_in, reshard_dirty, reshard_freeze;
 DROP SEQUENCE IF EXISTS reshard_changes_seq;
 `
 

@@ -25,6 +25,13 @@ type Follower struct {
 	cur  atomic.Pointer[Map]
 	m    followMetrics
 	rows *rowsCollector
+
+	// OnReshard, if set before Run, is called in its own goroutine with
+	// the target map of a reshard under way, once per target (again at a
+	// later poll if it failed): the replica dials the new shards before
+	// the flip sends it there.
+	OnReshard func(context.Context, Map) error
+	prepared  atomic.Int64 // the target version OnReshard took, 0: none
 }
 
 // NewFollower returns a follower of the catalog behind pool; its metrics go
@@ -85,6 +92,7 @@ func (f *Follower) Run(ctx context.Context) {
 			st, ok := f.m.observeState(ctx, f.pool)
 			if ok && st.Active() {
 				f.rows.setTarget(st.To.DSNs)
+				f.prepare(ctx, st.To)
 			} else {
 				f.rows.setTarget(nil)
 			}
@@ -93,6 +101,23 @@ func (f *Follower) Run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// prepare runs OnReshard for the target map to, unless it already did.
+func (f *Follower) prepare(ctx context.Context, to Map) {
+	if f.OnReshard == nil || f.prepared.Swap(to.Version) == to.Version {
+		return
+	}
+	go func() {
+		if err := f.OnReshard(ctx, to); err != nil {
+			if ctx.Err() == nil {
+				f.logger.Warn("preparing for the reshard's new map failed; the next poll tries again", "version", to.Version, "err", err)
+			}
+			f.prepared.CompareAndSwap(to.Version, 0)
+			return
+		}
+		f.m.prepared.Set(float64(to.Version))
+	}()
 }
 
 // releaseExpired lets writes go on when the reshard that paused them has

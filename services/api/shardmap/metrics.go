@@ -12,6 +12,7 @@ type followMetrics struct {
 	version  prometheus.Gauge
 	lag      prometheus.Gauge
 	notified prometheus.Counter
+	prepared prometheus.Gauge
 	// The reshard in progress, as the catalog records it.
 	phase    *prometheus.GaugeVec
 	copied   prometheus.Gauge
@@ -33,6 +34,8 @@ func newFollowMetrics(reg prometheus.Registerer) followMetrics {
 		version:  g("scalelab_api_shard_map_version", "Version of the shard map this replica routes by."),
 		lag:      g("scalelab_api_shard_map_follow_seconds", "Time from the publication of the current map to this replica applying it."),
 		notified: prometheus.NewCounter(prometheus.CounterOpts{Name: "scalelab_api_shard_map_notifications_total", Help: "New-map notifications received (LISTEN/NOTIFY)."}),
+		prepared: g("scalelab_api_shard_map_prepared_version",
+			"Target map version of the reshard under way whose new shards this replica has dialled ahead of the flip (0: none yet)."),
 		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "scalelab_reshard_phase", Help: "1 for the phase the latest reshard is in (copy, catchup, cutover, flipped, cleanup, done).",
 		}, []string{"phase"}),
@@ -52,7 +55,7 @@ func newFollowMetrics(reg prometheus.Registerer) followMetrics {
 	for _, p := range Phases {
 		m.phase.WithLabelValues(p)
 	}
-	reg.MustRegister(m.version, m.lag, m.notified, m.phase, m.copied, m.moving, m.left, m.verified, m.pause,
+	reg.MustRegister(m.version, m.lag, m.notified, m.prepared, m.phase, m.copied, m.moving, m.left, m.verified, m.pause,
 		m.updated, m.frozen, m.leaseFor, m.released)
 	return m
 }

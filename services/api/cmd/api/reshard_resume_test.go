@@ -156,8 +156,33 @@ func TestReshardRefusesResumesAndIsIdempotent(t *testing.T) {
 		}
 	})
 
+	t.Run("killed during the full verification before the pause, run again: it resumes and ends in the same state", func(t *testing.T) {
+		e.Hook = killAt("verify-all", 2)
+		if _, err := e.Apply(ctx, 4, "", false); !errors.Is(err, errKilled) {
+			t.Fatalf("first run: %v, want killed", err)
+		}
+		if s, _ := e.State(ctx); s.Phase != shardmap.PhaseCatchUp || s.Frozen {
+			t.Fatalf("after the kill: phase %q, frozen %v; want catchup, writes flowing", s.Phase, s.Frozen)
+		}
+		for i, dsn := range d.dsns {
+			if frozen, _ := fence(t, dsn); frozen {
+				t.Errorf("shard %d: writes are paused before the cut-over", i)
+			}
+		}
+		e.Hook = nil
+		res, err := e.Apply(ctx, 4, "", false)
+		if err != nil || res.Resumed != shardmap.PhaseCatchUp || res.To.Version != 4 {
+			t.Fatalf("second run: %+v, %v", res, err)
+		}
+		if got := rowsByID(t, d.dsns); !maps.Equal(got, before) {
+			t.Errorf("rows differ after the reshard: %d rows, want %d", len(got), len(before))
+		}
+		m, _ := e.Current(ctx)
+		checkPlacement(t, d.dsns, m, 3000, nil)
+	})
+
 	t.Run("run again when done, it does nothing", func(t *testing.T) {
-		res, err := e.Apply(ctx, 3, "", false)
+		res, err := e.Apply(ctx, 4, "", false)
 		if err != nil || !res.Nothing {
 			t.Errorf("%+v, %v; want nothing to do", res, err)
 		}

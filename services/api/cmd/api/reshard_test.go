@@ -150,7 +150,20 @@ func TestReshardUnderTraffic(t *testing.T) {
 	time.Sleep(8 * time.Second)
 	before := tr.mark()
 
+	// The cut-over waits (at most 10 s) until both replicas have seen
+	// the reshard and dialled the new shard (they say so in a gauge): a replica does it at its
+	// first poll that finds the reshard under way, and on a quiet machine
+	// the whole copy may take less than a poll.
+	warmed := false
+	e.Hook = once("freeze", func() error {
+		warmed = waitFor(10*time.Second, func() bool {
+			return metric(t, a, "scalelab_api_shard_map_prepared_version") == "2.000" &&
+				metric(t, b, "scalelab_api_shard_map_prepared_version") == "2.000"
+		})
+		return nil
+	})
 	grow, err := e.Apply(ctx, 4, "", false)
+	e.Hook = nil
 	if err != nil {
 		t.Fatalf("3→4: %v", err)
 	}
@@ -195,6 +208,11 @@ func TestReshardUnderTraffic(t *testing.T) {
 		}
 		checkPlacement(t, d.dsns, final, seed, tr.lastNames())
 	})
+	t.Run("the replicas running during 3→4 dialled the new shard before the flip", func(t *testing.T) {
+		if !warmed {
+			t.Errorf("the replicas had not opened connections to the new shard when the cut-over began")
+		}
+	})
 	t.Run("every replica follows the final map", func(t *testing.T) {
 		for _, r := range []*platformtest.Running{a, b, late} {
 			if v := mapVersion(t, r); v != 3 {
@@ -207,6 +225,16 @@ func TestReshardUnderTraffic(t *testing.T) {
 		t.Logf("%s followed map v3 in %s s; %s requests waited on a shard", r.URL,
 			metric(t, r, "scalelab_api_shard_map_follow_seconds"), metric(t, r, "scalelab_api_shard_wait_seconds_count"))
 	}
+}
+
+// waitFor polls cond every 20 ms until it holds (true) or d has passed.
+func waitFor(d time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
 }
 
 // mapVersion asks a replica's admin port which map it routes by.

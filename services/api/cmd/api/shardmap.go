@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"scalelab/services/api/internal/store"
 	"scalelab/services/api/shardmap"
@@ -37,6 +38,16 @@ func followShardMap(ctx context.Context, svc *platform.Service, cfg config, st *
 		return nil
 	}, svc.Logger, svc.Registry)
 	st.SetRefresher(f.Refresh)
+	// A reshard under way: dial the new shards now, not at the flip.
+	f.OnReshard = func(ctx context.Context, to shardmap.Map) error {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := st.Warm(ctx, to.DSNs, cfg.dbMaxConns); err != nil {
+			return err
+		}
+		svc.Logger.Info("connections to the reshard's new shards are open", "version", to.Version)
+		return nil
+	}
 	var once sync.Once
 	load := func(ctx context.Context) error {
 		if err := shardmap.EnsureCatalog(ctx, pool); err != nil {
