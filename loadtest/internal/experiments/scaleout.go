@@ -21,10 +21,10 @@ func runScaleOut(ctx context.Context, e *Env, r *report.Report) error {
 	r.Headline = "scale_gain"
 	lb := e.Stack.URL("LB_PORT")
 	replicas := []int{1, 2, 4}
-	rates := []int{200, 400, 800, 1200, 1600}
+	rates := []int{400, 800, 1600, 2400, 3200, 4800}
 	d := 8 * time.Second
 	if e.Short {
-		replicas, rates, d = []int{1, 2}, []int{200, 800}, 4*time.Second
+		replicas, rates, d = []int{1, 2}, []int{800, 2400, 4800}, 4*time.Second
 	}
 	r.Setup = append(r.Setup,
 		fmt.Sprintf("api ×%v behind the lb (`docker compose up --scale api=N`), `GET /users/{id}` with Zipf s=1.0 keys (mostly cache hits: the api's own work, Redis and the lb)", replicas),
