@@ -16,7 +16,20 @@ const REFRESH_MS = 10000;
 
 const params = new URLSearchParams(location.search);
 const rangeSel = document.getElementById("range");
-if (params.get("range")) rangeSel.value = params.get("range");
+selectRange(params.get("range"));
+
+// selectRange picks the URL's range in the menu, adding it when it is not
+// one of the menu's (make dashboards-png passes any number of seconds).
+function selectRange(seconds) {
+  if (!(+seconds > 0)) return;
+  if (![...rangeSel.options].some(o => o.value === seconds)) {
+    const o = document.createElement("option");
+    o.value = seconds;
+    o.textContent = +seconds % 60 ? seconds + " seconds" : (+seconds / 60) + " minutes";
+    rangeSel.appendChild(o);
+  }
+  rangeSel.value = seconds;
+}
 
 // A request that fails on the network (Chromium aborts those in flight with
 // ERR_NETWORK_CHANGED whenever an interface comes or goes, as Docker's do)
