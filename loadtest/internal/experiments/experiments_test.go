@@ -2,6 +2,7 @@ package experiments
 
 import (
 	"testing"
+	"time"
 
 	"scalelab/loadtest/internal/loadgen"
 	"scalelab/loadtest/internal/report"
@@ -21,6 +22,15 @@ func TestLookupAndNames(t *testing.T) {
 	}
 	if _, err := Lookup("nope"); err == nil {
 		t.Error("Lookup(nope) gave no error")
+	}
+}
+
+func TestReshardTimesFromShardctl(t *testing.T) {
+	out := "verified 7562 moved rows against their copies\n" +
+		"resharded: v1 modulo over 3 shards → v2 modulo over 4 shards in 406ms; 7562 moved rows verified with traffic flowing; writes paused 34ms at the cut-over, which checked again the 1 rows written since\n"
+	took, pause := reshardTimes(out)
+	if took != 406*time.Millisecond || pause != 34*time.Millisecond {
+		t.Errorf("reshardTimes = %v, %v; want 406ms, 34ms", took, pause)
 	}
 }
 

@@ -86,7 +86,17 @@ func planMoved(out string) map[string]float64 {
 	return m
 }
 
-var pauseLine = regexp.MustCompile(`in (\S+); writes paused (\S+) at the cut-over`)
+var pauseLine = regexp.MustCompile(`in (\S+); .*writes paused (\S+) at the cut-over`)
+
+// reshardTimes reads how long a reshard took and how long writes paused
+// from shardctl apply's last line (zero when it is not there).
+func reshardTimes(out string) (took, pause time.Duration) {
+	if m := pauseLine.FindStringSubmatch(out); m != nil {
+		took, _ = time.ParseDuration(m[1])
+		pause, _ = time.ParseDuration(m[2])
+	}
+	return took, pause
+}
 
 // liveReshard is one reshard 3→4 under a mixed load through the lb.
 type liveReshard struct {
@@ -145,10 +155,7 @@ func (e *Env) reshardUnderLoad(ctx context.Context, r *report.Report, router str
 		return nil, res.err
 	}
 	lr.load = res.rep
-	if m := pauseLine.FindStringSubmatch(out); m != nil {
-		lr.took, _ = time.ParseDuration(m[1])
-		lr.pause, _ = time.ParseDuration(m[2])
-	}
+	lr.took, lr.pause = reshardTimes(out)
 	after, _, dup, err := e.userShards(ctx)
 	if err != nil {
 		return nil, err
