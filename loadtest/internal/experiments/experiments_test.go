@@ -77,3 +77,19 @@ func TestCacheVerdict(t *testing.T) {
 		t.Errorf("verdict %q %q: a hit only 1.2× faster must make it partly held", r.Verdict, r.VerdictText)
 	}
 }
+
+func TestSustainedRate(t *testing.T) {
+	knee := []scalePoint{
+		{rate: 1200, achieved: 1200, p99: 3},
+		{rate: 3600, achieved: 3590, p99: 8},
+		{rate: 6000, achieved: 5000, p99: 300}, // answered 83%: queueing
+		{rate: 8400, achieved: 5100, p99: 900},
+	}
+	if got := sustained(knee); got != 3600 {
+		t.Errorf("sustained = %v, want 3600", got)
+	}
+	slow := []scalePoint{{rate: 1200, achieved: 1200, p99: 150}} // all answered, but p99 past 100 ms
+	if got := sustained(slow); got != 0 {
+		t.Errorf("sustained = %v, want 0", got)
+	}
+}
