@@ -134,7 +134,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
 	defer st.Close()
-	c := cache.New(rdb, cfg.redisTimeout, cfg.leaseTTL)
+	c, err := cache.New(rdb, cfg.redisTimeout, cfg.leaseTTL)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
 	// Consecutive Redis failures open the breaker: for a cooldown the api
 	// does not even try Redis, so a dead cache costs no timeouts at all.
 	br := breaker.New("redis", cfg.breakerFails, cfg.breakerCool, time.Now)
