@@ -123,7 +123,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	rdb := redis.NewClient(redisOpts)
 	defer rdb.Close()
 
-	svc := platform.New("api", cfg.base, stdout)
+	// Access log lines leave in batches, not one write each (batchWriter).
+	logs := newBatchWriter(stdout, 50*time.Millisecond, 32<<10)
+	defer logs.Close()
+	svc := platform.New("api", cfg.base, logs)
 	ids, err := idgen.New(cfg.nodeID, time.Now)
 	if err != nil {
 		return fmt.Errorf("invalid configuration: NODE_ID: %v", err)
@@ -134,7 +137,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
 	defer st.Close()
-	c := cache.New(rdb, cfg.redisTimeout, cfg.leaseTTL)
+	c, err := cache.New(rdb, cfg.redisTimeout, cfg.leaseTTL)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
 	// Consecutive Redis failures open the breaker: for a cooldown the api
 	// does not even try Redis, so a dead cache costs no timeouts at all.
 	br := breaker.New("redis", cfg.breakerFails, cfg.breakerCool, time.Now)

@@ -39,6 +39,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -58,6 +59,7 @@ func TrustKey(shard int) string { return "cache:trust:" + strconv.Itoa(shard) }
 // Cache wraps a Redis client with a per-call timeout.
 type Cache struct {
 	rdb      *redis.Client
+	reads    *redis.AutoPipeliner // the hit path's MGETs, shared round trips
 	timeout  time.Duration
 	leaseTTL time.Duration
 }
@@ -65,8 +67,44 @@ type Cache struct {
 // New returns a cache over rdb whose calls give up after timeout. A lease
 // lives leaseTTL: long enough for one database read, short enough that a
 // reader that died holding it delays the others only briefly.
-func New(rdb *redis.Client, timeout, leaseTTL time.Duration) *Cache {
-	return &Cache{rdb: rdb, timeout: timeout, leaseTTL: leaseTTL}
+//
+// The reads of the hit path (Get, Peek) go through go-redis's automatic
+// pipeliner: the MGETs of concurrent requests leave in one write and come
+// back in one read, so a busy replica pays one round trip's system calls
+// for many hits instead of one each (measured: CPU per hit about halved).
+// The pipeliner's batches run on their own connections and ignore the
+// callers' contexts once queued, so each caller waits for its answer with
+// its own deadline (see pipelined) and leaves at the timeout like any
+// other call: a frozen Redis costs it the timeout, never more.
+func New(rdb *redis.Client, timeout, leaseTTL time.Duration) (*Cache, error) {
+	reads, err := rdb.AsyncAutoPipelineWithOptions(&redis.AutoPipelineOptions{
+		MaxBatchSize:         200,
+		MaxConcurrentBatches: 1,
+		// While Redis is frozen, callers leave at their deadline but
+		// their commands stay queued until the batch ahead fails (its
+		// read timeout): this bounds what such a queue may hold.
+		MaxQueuedCommands: 10000,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redis autopipeliner: %w", err)
+	}
+	return &Cache{rdb: rdb, reads: reads, timeout: timeout, leaseTTL: leaseTTL}, nil
+}
+
+// Close stops the pipeliner (the client is its owner's to close).
+func (c *Cache) Close() error { return c.reads.Close() }
+
+// pipelined runs an MGET of keys through the pipeliner and waits for it at
+// most the cache's timeout. On a timeout the command may still run later;
+// its result is then never read (reading it would race the batch).
+func (c *Cache) pipelined(ctx context.Context, keys ...any) ([]any, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	cmd := redis.NewSliceCmd(ctx, append([]any{"mget"}, keys...)...)
+	if err := c.reads.Submit(ctx, cmd).WaitContext(ctx); err != nil {
+		return nil, err
+	}
+	return cmd.Val(), nil
 }
 
 // Key names the cached value of an entity. The braces are a Redis Cluster
@@ -80,9 +118,7 @@ func versionKey(key string) string { return key + ":v" }
 // Get returns the cached value, ErrMiss, ErrUntrusted, or the Redis error.
 // The value and the trust come in one MGET, so they are read at one instant.
 func (c *Cache) Get(ctx context.Context, trustKey, key string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	vals, err := c.rdb.MGet(ctx, trustKey, key).Result()
+	vals, err := c.pipelined(ctx, trustKey, key)
 	switch {
 	case err != nil:
 		return nil, err
@@ -125,9 +161,7 @@ func (c *Cache) MGet(ctx context.Context, keys, trustKeys []string) ([][]byte, e
 // Peek returns the cached value (nil when absent) and whether a fill lease
 // is held on key, read at one instant; ErrUntrusted as Get.
 func (c *Cache) Peek(ctx context.Context, trustKey, key string) (value []byte, leased bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	vals, err := c.rdb.MGet(ctx, trustKey, key, leaseKey(key)).Result()
+	vals, err := c.pipelined(ctx, trustKey, key, leaseKey(key))
 	switch {
 	case err != nil:
 		return nil, false, err

@@ -59,8 +59,9 @@ type Options struct {
 type Store struct {
 	view    atomic.Pointer[View]
 	opts    Options
-	mu      sync.Mutex // guards byDSN
+	mu      sync.Mutex // guards byDSN and reads
 	byDSN   map[string]*pgxpool.Pool
+	reads   map[string]readGate // by DSN, as the pools
 	refresh func(context.Context) (bool, error)
 	timeout time.Duration
 	queries *prometheus.CounterVec
@@ -79,6 +80,7 @@ func Open(dsns []string, router shard.Router, opts Options, reg prometheus.Regis
 	s := &Store{
 		opts:    opts,
 		byDSN:   map[string]*pgxpool.Pool{},
+		reads:   map[string]readGate{},
 		timeout: opts.QueryTimeout,
 		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scalelab_api_db_queries_total", Help: "Queries by shard, operation and outcome.",
@@ -151,8 +153,10 @@ func (s *Store) newView(version int64, router shard.Router, dsns []string) (*Vie
 				return nil, fmt.Errorf("shard %d: %v", i, err)
 			}
 			s.byDSN[dsn] = pool
+			s.reads[dsn] = newReadGate(s.opts.MaxConns)
 		}
 		v.pools = append(v.pools, pool)
+		v.reads = append(v.reads, s.reads[dsn])
 		v.labels = append(v.labels, strconv.Itoa(i))
 		v.trust = append(v.trust, trustKey(version, i))
 	}
@@ -171,6 +175,13 @@ func NewPool(dsn string, opts Options) (*pgxpool.Pool, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
+	// Half the pool is dialled at once, in the background, and kept: when
+	// Redis stalls, every read lands on the shards in the same instant,
+	// and connections dialled then (a fork and an authentication each, on
+	// a server that is suddenly busy) are what made the first requests
+	// miss their deadline. Half, not all: several replicas, times the
+	// shards a server holds, must stay well inside its max_connections.
+	cfg.MinConns = (cfg.MaxConns + 1) / 2
 	cfg.ConnConfig.ConnectTimeout = max(2*time.Second, opts.QueryTimeout)
 	cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(opts.QueryTimeout.Milliseconds(), 10)
 	cfg.ConnConfig.RuntimeParams["application_name"] = "scalelab-api"
@@ -256,12 +267,17 @@ func (s *Store) get(ctx context.Context, v *View, sh int, id int64) (User, int64
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
+	release, err := v.reads[sh].enter(ctx)
+	if err != nil {
+		return User{}, 0, s.observe(sh, "get", start, err)
+	}
+	defer release()
 	if err := s.readDelay(ctx); err != nil {
 		return User{}, 0, s.observe(sh, "get", start, err)
 	}
 	var minVersion, seq int64
 	var n nullUser
-	err := v.pools[sh].QueryRow(ctx, `
+	err = v.pools[sh].QueryRow(ctx, `
 		SELECT f.min_version, s.last_value, u.id, u.name, u.email, u.created_at, u.updated_at, u.version
 		FROM shard_fence f CROSS JOIN (SELECT last_value FROM users_version_seq) s
 		LEFT JOIN users u ON u.id = $1`, id,

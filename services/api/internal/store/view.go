@@ -19,6 +19,7 @@ type View struct {
 	Version int64 // 0: a fixed map from configuration, no catalog
 	router  shard.Router
 	pools   []*pgxpool.Pool
+	reads   []readGate // per shard: the part of its pool reads may hold
 	labels  []string
 	trust   []string
 }
