@@ -48,6 +48,8 @@ type config struct {
 	shardMapPoll time.Duration
 	pauseMax     time.Duration
 	readDelay    time.Duration
+	shardFails   int
+	shardCool    time.Duration
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -72,6 +74,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		shardMapPoll: env.Duration("SHARD_MAP_POLL", time.Second, 10*time.Millisecond, time.Minute),
 		pauseMax:     env.Duration("SHARD_PAUSE_MAX", 5*time.Second, 0, time.Minute),
 		readDelay:    env.Duration("SHARD_QUERY_DELAY", 0, 0, 10*time.Second),
+		shardFails:   env.Int("SHARD_BREAKER_FAILURES", store.DefaultBreakerFailures, 1, 1000),
+		shardCool:    env.Duration("SHARD_BREAKER_COOLDOWN", store.DefaultBreakerCooldown, 10*time.Millisecond, 10*time.Minute),
 	}
 	// Snowflake node id: unique per replica, or two replicas could mint the
 	// same user id in the same millisecond. NODE_ID sets it; by default it is
@@ -132,7 +136,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("invalid configuration: NODE_ID: %v", err)
 	}
 	st, err := store.Open(cfg.shardDSNs, cfg.router,
-		store.Options{MaxConns: int32(cfg.dbMaxConns), QueryTimeout: cfg.dbTimeout, PauseMax: cfg.pauseMax, ReadDelay: cfg.readDelay}, svc.Registry)
+		store.Options{MaxConns: int32(cfg.dbMaxConns), QueryTimeout: cfg.dbTimeout, PauseMax: cfg.pauseMax, ReadDelay: cfg.readDelay,
+			BreakerFailures: cfg.shardFails, BreakerCooldown: cfg.shardCool}, svc.Registry)
 	if err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}

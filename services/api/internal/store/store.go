@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"scalelab/services/api/internal/breaker"
 	"scalelab/services/api/internal/shard"
 	"scalelab/services/api/shardmap"
 )
@@ -53,6 +54,10 @@ type Options struct {
 	// ReadDelay is added to every single-user shard read (SHARD_QUERY_DELAY,
 	// default 0): a realistic cost for a miss in the cache experiments.
 	ReadDelay time.Duration
+	// BreakerFailures unanswered queries in a row make a shard's requests
+	// fail at once for BreakerCooldown (health.go); 0: the defaults.
+	BreakerFailures int
+	BreakerCooldown time.Duration
 }
 
 // Store routes each user to its shard's pool, by the current View.
@@ -62,12 +67,15 @@ type Store struct {
 	mu      sync.Mutex // guards byDSN and reads
 	byDSN   map[string]*pgxpool.Pool
 	reads   map[string]readGate // by DSN, as the pools
+	health  map[string]*breaker.Breaker
 	refresh func(context.Context) (bool, error)
 	timeout time.Duration
 	queries *prometheus.CounterVec
 	latency *prometheus.HistogramVec
 	waits   *prometheus.CounterVec
 	waited  prometheus.Histogram
+	// breakerOpen is 1 while a shard server's breaker is not closed.
+	breakerOpen *prometheus.GaugeVec
 }
 
 // Open creates one lazy pool per DSN, in shard order, routed by router as
@@ -77,10 +85,21 @@ func Open(dsns []string, router shard.Router, opts Options, reg prometheus.Regis
 	if opts.PauseMax <= 0 {
 		opts.PauseMax = 5 * time.Second
 	}
+	if opts.BreakerFailures <= 0 {
+		opts.BreakerFailures = DefaultBreakerFailures
+	}
+	if opts.BreakerCooldown <= 0 {
+		opts.BreakerCooldown = DefaultBreakerCooldown
+	}
 	s := &Store{
-		opts:    opts,
-		byDSN:   map[string]*pgxpool.Pool{},
-		reads:   map[string]readGate{},
+		opts:   opts,
+		byDSN:  map[string]*pgxpool.Pool{},
+		reads:  map[string]readGate{},
+		health: map[string]*breaker.Breaker{},
+		breakerOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "scalelab_api_shard_breaker_open",
+			Help: "1 while a shard server's circuit breaker is open or half-open (its users' requests fail at once), 0 while closed.",
+		}, []string{"server"}),
 		timeout: opts.QueryTimeout,
 		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scalelab_api_db_queries_total", Help: "Queries by shard, operation and outcome.",
@@ -106,7 +125,7 @@ func Open(dsns []string, router shard.Router, opts Options, reg prometheus.Regis
 	}
 	s.view.Store(v)
 	if reg != nil {
-		reg.MustRegister(s.queries, s.latency, s.waits, s.waited, &poolCollector{store: s})
+		reg.MustRegister(s.queries, s.latency, s.waits, s.waited, s.breakerOpen, &poolCollector{store: s})
 	}
 	return s, nil
 }
@@ -154,9 +173,11 @@ func (s *Store) newView(version int64, router shard.Router, dsns []string) (*Vie
 			}
 			s.byDSN[dsn] = pool
 			s.reads[dsn] = newReadGate(s.opts.MaxConns)
+			s.health[dsn] = s.newShardBreaker(dsn)
 		}
 		v.pools = append(v.pools, pool)
 		v.reads = append(v.reads, s.reads[dsn])
+		v.health = append(v.health, s.health[dsn])
 		v.labels = append(v.labels, strconv.Itoa(i))
 		v.trust = append(v.trust, trustKey(version, i))
 	}
@@ -264,24 +285,30 @@ func (s *Store) GetFrom(ctx context.Context, v *View, sh int, id int64) (User, i
 }
 
 func (s *Store) get(ctx context.Context, v *View, sh int, id int64) (User, int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
 	start := time.Now()
-	release, err := v.reads[sh].enter(ctx)
+	if !v.admit(sh) {
+		return User{}, 0, s.observe(sh, "get", start, ErrShardDown)
+	}
+	qctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	release, err := v.reads[sh].enter(qctx)
 	if err != nil {
+		// Not the shard's answer: its reads are queued here. The breaker
+		// hears nothing (a half-open probe left so is presumed lost).
 		return User{}, 0, s.observe(sh, "get", start, err)
 	}
 	defer release()
-	if err := s.readDelay(ctx); err != nil {
+	if err := s.readDelay(qctx); err != nil {
 		return User{}, 0, s.observe(sh, "get", start, err)
 	}
 	var minVersion, seq int64
 	var n nullUser
-	err = v.pools[sh].QueryRow(ctx, `
+	err = v.pools[sh].QueryRow(qctx, `
 		SELECT f.min_version, s.last_value, u.id, u.name, u.email, u.created_at, u.updated_at, u.version
 		FROM shard_fence f CROSS JOIN (SELECT last_value FROM users_version_seq) s
 		LEFT JOIN users u ON u.id = $1`, id,
 	).Scan(append([]any{&minVersion, &seq}, n.dest()...)...)
+	v.answered(ctx, sh, err)
 	if err == nil {
 		err = v.check(minVersion)
 	}
@@ -304,9 +331,12 @@ func (s *Store) Put(ctx context.Context, u User) (stored User, created bool, err
 
 func (s *Store) put(ctx context.Context, v *View, u User) (User, bool, error) {
 	sh := v.ShardOf(u.ID)
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
 	start := time.Now()
+	if !v.admit(sh) {
+		return User{}, false, s.observe(sh, "put", start, ErrShardDown)
+	}
+	qctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	var email *string
 	if u.Email != "" {
 		email = &u.Email
@@ -318,7 +348,8 @@ func (s *Store) put(ctx context.Context, v *View, u User) (User, bool, error) {
 	var minVersion int64
 	var created *bool
 	var n nullUser
-	err := v.pools[sh].QueryRow(ctx, putSQL, u.ID, u.Name, email, v.Version).Scan(append([]any{&frozen, &minVersion, &created}, n.dest()...)...)
+	err := v.pools[sh].QueryRow(qctx, putSQL, u.ID, u.Name, email, v.Version).Scan(append([]any{&frozen, &minVersion, &created}, n.dest()...)...)
+	v.answered(ctx, sh, err)
 	if err == nil {
 		err = v.checkWrite(frozen, minVersion)
 	}
@@ -340,13 +371,17 @@ func (s *Store) Delete(ctx context.Context, id int64) (version int64, err error)
 
 func (s *Store) delete(ctx context.Context, v *View, id int64) (int64, error) {
 	sh := v.ShardOf(id)
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
 	start := time.Now()
+	if !v.admit(sh) {
+		return 0, s.observe(sh, "delete", start, ErrShardDown)
+	}
+	qctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	var frozen bool
 	var minVersion int64
 	var version *int64
-	err := v.pools[sh].QueryRow(ctx, deleteSQL, id, v.Version).Scan(&frozen, &minVersion, &version)
+	err := v.pools[sh].QueryRow(qctx, deleteSQL, id, v.Version).Scan(&frozen, &minVersion, &version)
+	v.answered(ctx, sh, err)
 	if err == nil {
 		err = v.checkWrite(frozen, minVersion)
 	}

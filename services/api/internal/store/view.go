@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"scalelab/services/api/internal/breaker"
 	"scalelab/services/api/internal/cache"
 	"scalelab/services/api/internal/shard"
 )
@@ -19,7 +20,8 @@ type View struct {
 	Version int64 // 0: a fixed map from configuration, no catalog
 	router  shard.Router
 	pools   []*pgxpool.Pool
-	reads   []readGate // per shard: the part of its pool reads may hold
+	reads   []readGate         // per shard: the part of its pool reads may hold
+	health  []*breaker.Breaker // per shard: whether it answers (health.go)
 	labels  []string
 	trust   []string
 }

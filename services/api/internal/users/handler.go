@@ -155,9 +155,25 @@ func (h *Handler) storeError(w http.ResponseWriter, r *http.Request, err error) 
 	var se *store.ShardError
 	if errors.As(err, &se) {
 		h.logger.Error("shard failed", "request_id", platform.RequestID(r.Context()), "shard", se.Shard, "err", se.Err)
-		platform.WriteProblem(w, r, http.StatusServiceUnavailable, fmt.Sprintf("shard %d is unavailable", se.Shard))
+		status, msg := shardProblem(se)
+		platform.WriteProblem(w, r, status, msg)
 		return
 	}
 	h.logger.Error("store failed", "request_id", platform.RequestID(r.Context()), "err", err)
 	platform.WriteProblem(w, r, http.StatusInternalServerError, "internal error")
+}
+
+// shardProblem is the answer for a shard that failed. A shard that did not
+// answer within DB_TIMEOUT gets a 504, which a balancer does not retry: on
+// another replica the same shard would make the client wait as long again.
+// Any other failure is a 503 (a refused connection, the shard's breaker
+// open: fast, so a balancer's retry elsewhere costs little).
+func shardProblem(se *store.ShardError) (int, string) {
+	switch {
+	case errors.Is(se.Err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, fmt.Sprintf("shard %d did not answer in time (DB_TIMEOUT)", se.Shard)
+	case errors.Is(se.Err, store.ErrShardDown):
+		return http.StatusServiceUnavailable, fmt.Sprintf("shard %d is unavailable: %v", se.Shard, store.ErrShardDown)
+	}
+	return http.StatusServiceUnavailable, fmt.Sprintf("shard %d is unavailable", se.Shard)
 }
