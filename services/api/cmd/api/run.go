@@ -113,18 +113,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	redisOpts, err := redis.ParseURL(cfg.redisURL)
+	rdb, err := newRedis(cfg)
 	if err != nil {
-		return fmt.Errorf("invalid configuration: REDIS_URL: %v", err)
+		return err
 	}
-	redisOpts.DialTimeout = cfg.redisTimeout * 4
-	redisOpts.ReadTimeout = cfg.redisTimeout
-	redisOpts.WriteTimeout = cfg.redisTimeout
-	redisOpts.MaxRetries = 0 // a retry doubles the latency a dead Redis costs
-	// A few connections opened ahead: a burst on a cold replica must not
-	// spend its short REDIS_TIMEOUT dialling (and open the breaker for it).
-	redisOpts.MinIdleConns = 4
-	rdb := redis.NewClient(redisOpts)
 	defer rdb.Close()
 
 	// Access log lines leave in batches, not one write each (batchWriter).
@@ -147,18 +139,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer c.Close()
-	// Consecutive Redis failures open the breaker: for a cooldown the api
-	// does not even try Redis, so a dead cache costs no timeouts at all.
-	br := breaker.New("redis", cfg.breakerFails, cfg.breakerCool, time.Now)
-	svc.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "scalelab_api_cache_breaker_open",
-		Help: "1 while the Redis circuit breaker is open or half-open (the cache is skipped), 0 while closed.",
-	}, func() float64 {
-		if br.State() == breaker.Closed {
-			return 0
-		}
-		return 1
-	}))
+	br := redisBreaker(svc, cfg)
 
 	// Ready once every shard has answered with the schema and seed users.
 	// After that neither a shard nor Redis makes the replica unready: every
@@ -172,43 +153,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer closeMap()
-	var prepared atomic.Bool
-	prepCtx, stopPrep := context.WithCancel(ctx)
-	prepDone := make(chan struct{})
-	go func() {
-		defer close(prepDone)
-		if prepare(prepCtx, svc, st, follow, cfg.seedUsers) {
-			// The outbox table exists now: trust the cache at once
-			// rather than at the next tick, so the first reads use it.
-			cached.TrustNow(prepCtx)
-			prepared.Store(true)
-		}
-	}()
-	defer func() { stopPrep(); <-prepDone }()
-	svc.AddReadyCheck("schema+seed", func(context.Context) error {
-		if !prepared.Load() {
-			return errors.New("applying schema and seed users")
-		}
-		return nil
-	})
-
-	// Orders live on their own server (vertical partitioning). Without
-	// ORDERS_DSN the orders routes say so; the users are unaffected.
-	var oh *orders.Handler
-	if cfg.ordersDSN != "" {
-		ost, err := orders.Open(cfg.ordersDSN, orders.Options{MaxConns: int32(cfg.dbMaxConns), QueryTimeout: cfg.dbTimeout}, svc.Registry)
-		if err != nil {
-			return fmt.Errorf("invalid configuration: %w", err)
-		}
-		defer ost.Close()
-		// The orders schema is applied in the background: a down orders
-		// server must not keep the users from being served.
-		go retry(ctx, svc, "orders schema applied", ost.Migrate)
-		oh = orders.NewHandler(ost, ids, h.Exists, users.ParseID, svc.Logger)
-		h.SetOrders(func(ctx context.Context, userID int64) (any, error) {
-			return oh.ForUser(ctx, userID, orders.DefaultLimit)
-		})
+	stopPrep := prepareInBackground(ctx, svc, cfg, st, follow, cached)
+	defer stopPrep()
+	oh, closeOrders, err := openOrders(ctx, svc, cfg, ids, h)
+	if err != nil {
+		return err
 	}
+	defer closeOrders()
 
 	// Sessions live in Redis, so that any replica can serve any session.
 	sessions := session.New(rdb, cfg.sessionTTL, cfg.redisTimeout)
@@ -307,4 +258,83 @@ func retry(ctx context.Context, svc *platform.Service, done string, step func(co
 		case <-time.After(min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second)):
 		}
 	}
+}
+
+// newRedis is the client of the cache and the sessions: every call bounded
+// by REDIS_TIMEOUT and never retried.
+func newRedis(cfg config) (*redis.Client, error) {
+	opts, err := redis.ParseURL(cfg.redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("invalid configuration: REDIS_URL: %v", err)
+	}
+	opts.DialTimeout = cfg.redisTimeout * 4
+	opts.ReadTimeout = cfg.redisTimeout
+	opts.WriteTimeout = cfg.redisTimeout
+	opts.MaxRetries = 0 // a retry doubles the latency a dead Redis costs
+	// A few connections opened ahead: a burst on a cold replica must not
+	// spend its short REDIS_TIMEOUT dialling (and open the breaker for it).
+	opts.MinIdleConns = 4
+	return redis.NewClient(opts), nil
+}
+
+// redisBreaker opens after consecutive Redis failures: for a cooldown the
+// api does not even try Redis, so a dead cache costs no timeouts at all.
+func redisBreaker(svc *platform.Service, cfg config) *breaker.Breaker {
+	br := breaker.New("redis", cfg.breakerFails, cfg.breakerCool, time.Now)
+	svc.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "scalelab_api_cache_breaker_open",
+		Help: "1 while the Redis circuit breaker is open or half-open (the cache is skipped), 0 while closed.",
+	}, func() float64 {
+		if br.State() == breaker.Closed {
+			return 0
+		}
+		return 1
+	}))
+	return br
+}
+
+// prepareInBackground applies the schema and the seed users until every
+// shard has taken them; the replica is ready only then. It returns the
+// function that stops it and waits for it.
+func prepareInBackground(ctx context.Context, svc *platform.Service, cfg config, st *store.Store, follow func(context.Context) error, cached *cacheaside.Users) (stop func()) {
+	var prepared atomic.Bool
+	prepCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if prepare(prepCtx, svc, st, follow, cfg.seedUsers) {
+			// The outbox table exists now: trust the cache at once
+			// rather than at the next tick, so the first reads use it.
+			cached.TrustNow(prepCtx)
+			prepared.Store(true)
+		}
+	}()
+	svc.AddReadyCheck("schema+seed", func(context.Context) error {
+		if !prepared.Load() {
+			return errors.New("applying schema and seed users")
+		}
+		return nil
+	})
+	return func() { cancel(); <-done }
+}
+
+// openOrders opens the orders server (vertical partitioning) and gives the
+// users' handler its orders. Without ORDERS_DSN the orders routes say so,
+// and the users are unaffected.
+func openOrders(ctx context.Context, svc *platform.Service, cfg config, ids *idgen.Generator, h *users.Handler) (*orders.Handler, func(), error) {
+	if cfg.ordersDSN == "" {
+		return nil, func() {}, nil
+	}
+	ost, err := orders.Open(cfg.ordersDSN, orders.Options{MaxConns: int32(cfg.dbMaxConns), QueryTimeout: cfg.dbTimeout}, svc.Registry)
+	if err != nil {
+		return nil, nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	// The orders schema is applied in the background: a down orders
+	// server must not keep the users from being served.
+	go retry(ctx, svc, "orders schema applied", ost.Migrate)
+	oh := orders.NewHandler(ost, ids, h.Exists, users.ParseID, svc.Logger)
+	h.SetOrders(func(ctx context.Context, userID int64) (any, error) {
+		return oh.ForUser(ctx, userID, orders.DefaultLimit)
+	})
+	return oh, ost.Close, nil
 }
