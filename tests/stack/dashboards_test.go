@@ -175,7 +175,9 @@ func driveLoad(t *testing.T, root string) {
 }
 
 // trickle sends a few requests a second through the lb and the edges until
-// ctx ends.
+// ctx ends: hits, and misses that reach a shard, the orders server and the
+// origin, so that the latency panels (quantiles of the last minute's
+// observations) have some to show however long the checks take.
 func trickle(ctx context.Context) {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
@@ -187,8 +189,11 @@ func trickle(ctx context.Context) {
 		}
 		for _, u := range []string{
 			url_("LB_PORT", fmt.Sprintf("/users/%d", 1+i%50)),
+			url_("LB_PORT", fmt.Sprintf("/users/%d", 1000+i)), // a miss: a shard read
+			url_("LB_PORT", fmt.Sprintf("/users/%d/orders", 1+i%30)),
 			url_("EDGE_SYDNEY_PORT", "/logo.png"),
 			url_("EDGE_NEWYORK_PORT", "/index.html"),
+			url_("EDGE_NEWYORK_PORT", fmt.Sprintf("/logo.png?trickle=%d", i)), // a miss: an origin fetch
 		} {
 			if resp, err := client.Get(u); err == nil {
 				resp.Body.Close()

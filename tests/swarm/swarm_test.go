@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"scalelab/tests/internal/lab"
 )
@@ -103,6 +104,7 @@ func deploy(t *testing.T) *deployment {
 
 func TestSwarm(t *testing.T) {
 	d := deploy(t)
+	lab.WaitInRotation(t, endpoints, 3, time.Minute)
 	t.Run("the L4 port spreads connections over the replicas", func(t *testing.T) { lab.L4Spreads(t, endpoints, 3) })
 	t.Run("three replicas answer in turn through the lb", func(t *testing.T) { lab.InTurn(t, endpoints, 3) })
 	t.Run("user 42 is a miss then a hit from its crc32 shard", func(t *testing.T) { lab.MissThenHit(t, endpoints, 3) })

@@ -130,3 +130,25 @@ func FarEdge(t *testing.T, e Endpoints) {
 	}
 	t.Logf("edge-sydney: miss %s, hit %s", miss.Took, hit.Took)
 }
+
+// WaitInRotation waits, at most within, until the lb's answers come from
+// replicas distinct replicas: a replica the orchestrator reports running
+// may still be preparing (schema, seed users), and the lb takes it in only
+// once its health checks pass. Polling the lb, another process, is the
+// only way to see that from here.
+func WaitInRotation(t *testing.T, e Endpoints, replicas int, within time.Duration) {
+	t.Helper()
+	var seen map[string]bool
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		seen = map[string]bool{}
+		for range 2 * replicas {
+			if a, err := TryGet(http.DefaultClient, e.LB+"/"); err == nil && a.Status == 200 {
+				seen[a.Header.Get("X-Served-By")] = true
+			}
+		}
+		if len(seen) >= replicas {
+			return
+		}
+	}
+	t.Fatalf("after %v the lb answered from %d replicas, want %d: %v", within, len(seen), replicas, seen)
+}

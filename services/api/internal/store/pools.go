@@ -76,13 +76,9 @@ func (s *Store) Warm(ctx context.Context, dsns []string, n int) error {
 func (s *Store) idlePool(dsn string) (*pgxpool.Pool, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, ok := s.byDSN[dsn]
-	if !ok {
-		var err error
-		if p, err = NewPool(dsn, s.opts); err != nil {
-			return nil, false, err
-		}
-		s.byDSN[dsn] = p
+	p, err := s.serverLocked(dsn)
+	if err != nil {
+		return nil, false, err
 	}
 	return p, !slices.Contains(s.View().pools, p), nil
 }

@@ -165,15 +165,9 @@ func (s *Store) newView(version int64, router shard.Router, dsns []string) (*Vie
 	defer s.mu.Unlock()
 	v := &View{Version: version, router: router}
 	for i, dsn := range dsns {
-		pool, ok := s.byDSN[dsn]
-		if !ok {
-			var err error
-			if pool, err = NewPool(dsn, s.opts); err != nil {
-				return nil, fmt.Errorf("shard %d: %v", i, err)
-			}
-			s.byDSN[dsn] = pool
-			s.reads[dsn] = newReadGate(s.opts.MaxConns)
-			s.health[dsn] = s.newShardBreaker(dsn)
+		pool, err := s.serverLocked(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("shard %d: %v", i, err)
 		}
 		v.pools = append(v.pools, pool)
 		v.reads = append(v.reads, s.reads[dsn])
@@ -182,6 +176,23 @@ func (s *Store) newView(version int64, router shard.Router, dsns []string) (*Vie
 		v.trust = append(v.trust, trustKey(version, i))
 	}
 	return v, nil
+}
+
+// serverLocked returns the pool of the shard server at dsn, opening it,
+// with the gate of its reads and its breaker, the first time. s.mu must be
+// held.
+func (s *Store) serverLocked(dsn string) (*pgxpool.Pool, error) {
+	if pool, ok := s.byDSN[dsn]; ok {
+		return pool, nil
+	}
+	pool, err := NewPool(dsn, s.opts)
+	if err != nil {
+		return nil, err
+	}
+	s.byDSN[dsn] = pool
+	s.reads[dsn] = newReadGate(s.opts.MaxConns)
+	s.health[dsn] = s.newShardBreaker(dsn)
+	return pool, nil
 }
 
 // NewPool opens a lazy, bounded pool to one PostgreSQL server: nothing is
