@@ -31,7 +31,7 @@ type Running struct {
 	URL      string // traffic, e.g. http://127.0.0.1:41234
 	AdminURL string
 	Stop     func() error // cancels the context and returns run's error
-	logs     *syncBuffer
+	logs     *LogBuffer
 	done     chan struct{} // closed when run has returned
 }
 
@@ -53,7 +53,7 @@ func Start(t testing.TB, run platform.RunFunc, env map[string]string) *Running {
 		vars["ADMIN_ADDR"] = FreeAddr(t)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &LogBuffer{}
 	done := make(chan error, 1)
 	r := &Running{URL: "http://" + vars["LISTEN_ADDR"], AdminURL: "http://" + vars["ADMIN_ADDR"], logs: logs,
 		done: make(chan struct{})}
@@ -119,7 +119,7 @@ func (r *Running) Await(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	timeout := time.After(30 * time.Second)
 	for {
-		written := r.logs.next()
+		written := r.logs.Next()
 		if cond() {
 			return
 		}
@@ -136,13 +136,15 @@ func (r *Running) Await(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-type syncBuffer struct {
+// LogBuffer is a service's log that tells its readers when a line
+// arrives: tests wait on the lines a service writes instead of sleeping.
+type LogBuffer struct {
 	mu      sync.Mutex
 	buf     bytes.Buffer
 	written chan struct{} // closed and replaced by the next Write
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *LogBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.written != nil {
@@ -152,8 +154,8 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
-// next returns a channel the next Write closes.
-func (b *syncBuffer) next() <-chan struct{} {
+// Next returns a channel the next Write closes.
+func (b *LogBuffer) Next() <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.written == nil {
@@ -162,7 +164,8 @@ func (b *syncBuffer) next() <-chan struct{} {
 	return b.written
 }
 
-func (b *syncBuffer) String() string {
+// String returns everything logged so far.
+func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

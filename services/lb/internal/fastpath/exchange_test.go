@@ -25,6 +25,7 @@ import (
 	"scalelab/services/lb/internal/balancer"
 	"scalelab/services/lb/internal/forward"
 	"scalelab/services/platform"
+	"scalelab/services/platform/platformtest"
 )
 
 // testPool offers its backends and records what requests observed.
@@ -57,7 +58,7 @@ type testLB struct {
 	pool  *testPool
 	stop  func()
 	bound []*balancer.Backend
-	logs  *syncBuffer // the lb's log at debug, and its access log
+	logs  *platformtest.LogBuffer // the lb's log at debug, and its access log
 }
 
 type lbOption func(*Config)
@@ -76,7 +77,7 @@ func startLB(t testing.TB, backendURLs []string, opts ...lbOption) *testLB {
 	m := forward.NewMetrics(reg)
 	m.Track(bs, bs, nil)
 	// A test waits on the log lines (see await); a benchmark logs nothing.
-	logs := &syncBuffer{}
+	logs := &platformtest.LogBuffer{}
 	logger := slog.New(slog.DiscardHandler)
 	if _, bench := t.(*testing.B); !bench {
 		logger = platform.NewLogger(logs, slog.LevelDebug, "lb")
@@ -157,7 +158,7 @@ func (lb *testLB) await(t *testing.T, what string, cond func() bool) {
 		deadline = time.After(time.Until(dl) - 5*time.Second)
 	}
 	for {
-		written := lb.logs.next()
+		written := lb.logs.Next()
 		if cond() {
 			return
 		}
@@ -882,36 +883,4 @@ func TestAccessLog(t *testing.T) {
 	if line["request_id"] != "log-me" || line["path"] != "/p" || line["status"] != float64(200) || line["bytes"] != float64(12) {
 		t.Errorf("access log %v, want request_id log-me, path /p, status 200, bytes 12", line)
 	}
-}
-
-type syncBuffer struct {
-	mu      sync.Mutex
-	b       bytes.Buffer
-	written chan struct{} // closed and replaced by the next Write
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.written != nil {
-		close(s.written)
-		s.written = nil
-	}
-	return s.b.Write(p)
-}
-
-// next returns a channel the next Write closes.
-func (s *syncBuffer) next() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.written == nil {
-		s.written = make(chan struct{})
-	}
-	return s.written
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -2,7 +2,6 @@ package l4
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"scalelab/services/lb/internal/balancer"
+	"scalelab/services/platform/platformtest"
 )
 
 // backend is a TCP server on loopback whose connections are served by fn.
@@ -99,7 +98,7 @@ type running struct {
 	reg  *prometheus.Registry
 	stop context.CancelFunc
 	done chan error
-	logs *syncBuffer // the server's log at debug (nothing for a benchmark)
+	logs *platformtest.LogBuffer // the server's log at debug (nothing for a benchmark)
 }
 
 // start serves cfg on a loopback port; a zero ShutdownTimeout becomes 5s
@@ -119,7 +118,7 @@ func start(t testing.TB, cfg Config, stamped ...bool) *running {
 		cfg.ShutdownTimeout = 5 * time.Second
 	}
 	// The tests wait on the server's debug lines (see await).
-	logs := &syncBuffer{}
+	logs := &platformtest.LogBuffer{}
 	if _, bench := t.(*testing.B); !bench && cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -216,7 +215,7 @@ func (r *running) await(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
-		written := r.logs.next()
+		written := r.logs.Next()
 		if cond() {
 			return
 		}
@@ -234,39 +233,6 @@ func (r *running) await(t testing.TB, what string, cond func() bool) {
 func (r *running) waitMetric(t testing.TB, want float64, name string, labels ...string) {
 	t.Helper()
 	r.await(t, fmt.Sprintf("%s%v = %v", name, labels, want), func() bool { return r.metric(t, name, labels...) == want })
-}
-
-// syncBuffer is a log that tells its readers when a line arrives.
-type syncBuffer struct {
-	mu      sync.Mutex
-	b       bytes.Buffer
-	written chan struct{} // closed and replaced by the next Write
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.written != nil {
-		close(s.written)
-		s.written = nil
-	}
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// next returns a channel the next Write closes.
-func (s *syncBuffer) next() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.written == nil {
-		s.written = make(chan struct{})
-	}
-	return s.written
 }
 
 // readEOF reads until EOF (or an error) and returns what came.
