@@ -97,7 +97,7 @@ unit: ## go vet, then the unit tests of every module with the race detector; no 
 	tests/run.sh unit
 
 .PHONY: fuzz
-fuzz: ## fuzz every Fuzz target, FUZZ_TIME each (10s) and FuzzParseRequest FUZZ_LONG_TIME (60s): about 7 min
+fuzz: ## fuzz every Fuzz target, FUZZ_TIME each (10s) and FuzzParseRequest FUZZ_LONG_TIME (60s): about 6 min
 	tests/fuzz.sh
 
 .PHONY: test
