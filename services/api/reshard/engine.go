@@ -161,7 +161,7 @@ func (e *Engine) Reachable(ctx context.Context, maps ...shardmap.Map) error {
 			cancel()
 		}
 		if err != nil {
-			return fmt.Errorf("refusing: shard %s is unreachable: %v", redact(d), err)
+			return fmt.Errorf("refusing: shard %s is unreachable: %v", shardmap.Redact(d), err)
 		}
 	}
 	return nil
@@ -180,21 +180,11 @@ func union(maps ...shardmap.Map) []string {
 	return out
 }
 
-// redact shows a DSN without its password.
-func redact(dsn string) string {
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		return "(unparsable DSN)"
-	}
-	c := cfg.ConnConfig
-	return fmt.Sprintf("%s:%d/%s", c.Host, c.Port, c.Database)
-}
-
 // Describe names a map's shards without credentials.
 func Describe(m shardmap.Map) string {
 	names := make([]string, len(m.DSNs))
 	for i, d := range m.DSNs {
-		names[i] = fmt.Sprintf("%d=%s", i, redact(d))
+		names[i] = fmt.Sprintf("%d=%s", i, shardmap.Redact(d))
 	}
 	return m.Describe() + " [" + strings.Join(names, " ") + "]"
 }

@@ -41,10 +41,3 @@ func TestTarget(t *testing.T) {
 		})
 	}
 }
-
-func TestRedactHidesThePassword(t *testing.T) {
-	got := redact("postgres://scalelab:secret@pg-users-3:5432/users?sslmode=disable")
-	if got != "pg-users-3:5432/users" {
-		t.Errorf("redact = %q", got)
-	}
-}

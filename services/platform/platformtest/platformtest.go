@@ -117,23 +117,7 @@ func Start(t testing.TB, run platform.RunFunc, env map[string]string) *Running {
 // stops, or if 30s pass without cond holding (a bound, not a measure).
 func (r *Running) Await(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		written := r.logs.Next()
-		if cond() {
-			return
-		}
-		select {
-		case <-written:
-		case <-r.done:
-			if cond() {
-				return
-			}
-			t.Fatalf("%s: the service stopped first\n%s", what, r.logs.String())
-		case <-timeout:
-			t.Fatalf("%s: not after 30s of the service's log lines\n%s", what, r.logs.String())
-		}
-	}
+	r.logs.Await(t, what, cond, r.done, 30*time.Second)
 }
 
 // LogBuffer is a service's log that tells its readers when a line
@@ -162,6 +146,30 @@ func (b *LogBuffer) Next() <-chan struct{} {
 		b.written = make(chan struct{})
 	}
 	return b.written
+}
+
+// Await returns once cond holds, checking it now and again after each line
+// written. It fails the test if stopped closes first (nil: never), or if
+// within passes (a bound that turns a hang into a failure, not a measure).
+func (b *LogBuffer) Await(t testing.TB, what string, cond func() bool, stopped <-chan struct{}, within time.Duration) {
+	t.Helper()
+	timeout := time.After(within)
+	for {
+		written := b.Next()
+		if cond() {
+			return
+		}
+		select {
+		case <-written:
+		case <-stopped:
+			if cond() {
+				return
+			}
+			t.Fatalf("%s: the service stopped first\n%s", what, b.String())
+		case <-timeout:
+			t.Fatalf("%s: not after %v of the log's lines\n%s", what, within, b.String())
+		}
+	}
 }
 
 // String returns everything logged so far.

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"fmt"
 	"hash/crc32"
 	"strconv"
 	"strings"
@@ -53,7 +52,7 @@ func TestAPIShardNotAnsweringFailsFastOnceKnown(t *testing.T) {
 			t.Errorf("user %s once the breaker is open: %d %s, want 503 without asking the shard", id, resp.StatusCode, body)
 		}
 	}
-	if got := metricValue(t, api.AdminURL, `scalelab_api_shard_breaker_open{server=`); got != 1 {
+	if got := sumMetric(t, api.AdminURL, `scalelab_api_shard_breaker_open{server=`); got != 1 {
 		t.Errorf("breaker gauges sum to %v, want 1 (shard 2's open)", got)
 	}
 	containertest.Docker(t, "unpause", lone)
@@ -68,23 +67,7 @@ func TestAPIShardNotAnsweringFailsFastOnceKnown(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("user %s after the shard answers again: %d, want 200", onLone[8], status)
 	}
-	if got := metricValue(t, api.AdminURL, `scalelab_api_shard_breaker_open{server=`); got != 0 {
+	if got := sumMetric(t, api.AdminURL, `scalelab_api_shard_breaker_open{server=`); got != 0 {
 		t.Errorf("breaker gauges sum to %v once the shard answers, want 0", got)
 	}
-}
-
-// metricValue sums the samples of /metrics whose line starts with prefix.
-func metricValue(t *testing.T, adminURL, prefix string) float64 {
-	t.Helper()
-	_, body := get(t, adminURL+"/metrics")
-	sum := 0.0
-	for line := range strings.SplitSeq(body, "\n") {
-		if strings.HasPrefix(line, prefix) {
-			var v float64
-			if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
-				sum += v
-			}
-		}
-	}
-	return sum
 }

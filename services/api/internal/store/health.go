@@ -3,12 +3,13 @@ package store
 import (
 	"context"
 	"errors"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"scalelab/services/api/internal/breaker"
+	"scalelab/services/api/shardmap"
 )
 
 // A shard that stops answering (its server gone, its network cut) would
@@ -31,7 +32,7 @@ const (
 // newShardBreaker is the breaker of the shard server at dsn (by DSN, as
 // the pools: a reshard keeps what a server has shown).
 func (s *Store) newShardBreaker(dsn string) *breaker.Breaker {
-	b := breaker.New(redact(dsn), s.opts.BreakerFailures, s.opts.BreakerCooldown, time.Now)
+	b := breaker.New(shardmap.Redact(dsn), s.opts.BreakerFailures, s.opts.BreakerCooldown, time.Now)
 	b.OnStateChange = func(_, to breaker.State) {
 		s.breakerOpen.WithLabelValues(b.Name()).Set(boolGauge(to != breaker.Closed))
 	}
@@ -64,18 +65,9 @@ func unanswered(err error) bool {
 	if errors.As(err, &pe) {
 		// Class 08: connection exceptions; 57: the server shutting down
 		// or not yet accepting connections.
-		return pe.Code[:2] == "08" || pe.Code[:2] == "57"
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57")
 	}
 	return true
-}
-
-// redact names a shard server by host and port, without its password.
-func redact(dsn string) string {
-	cfg, err := pgconn.ParseConfig(dsn)
-	if err != nil {
-		return "unparsable DSN"
-	}
-	return cfg.Host + ":" + strconv.Itoa(int(cfg.Port))
 }
 
 func boolGauge(b bool) float64 {

@@ -30,9 +30,3 @@ func TestUnansweredCountsOnlyAShardThatDidNotAnswer(t *testing.T) {
 		}
 	}
 }
-
-func TestRedactKeepsHostAndPortOnly(t *testing.T) {
-	if got := redact("postgres://scalelab:secret@pg-users-1:5432/users?sslmode=disable"); got != "pg-users-1:5432" {
-		t.Errorf("redact = %q, want pg-users-1:5432", got)
-	}
-}

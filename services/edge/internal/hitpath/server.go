@@ -24,7 +24,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,43 +84,16 @@ func New(cfg Config) *Server {
 // ShutdownTimeout to finish, idle connections are closed; the connections
 // handed over drain with net/http's Shutdown beside them.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	handoff := platform.NewHandoffListener(ln.Addr())
-	fallback := &http.Server{
-		Handler:           s.cfg.Fallback,
-		ReadHeaderTimeout: s.cfg.HeaderTimeout,
-		IdleTimeout:       s.cfg.IdleTimeout,
-		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
-	}
-	go fallback.Serve(handoff)
-
-	var drainOnce sync.Once
-	fallbackDone := make(chan struct{})
-	startDrain := func() {
-		s.draining.Store(true)
-		go func() {
-			defer close(fallbackDone)
-			sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-			defer cancel()
-			fallback.Shutdown(sctx)
-		}()
-	}
-	cs := platform.ConnServer{
-		Handle: func(nc net.Conn) { s.newConn(nc, handoff).serve() },
-		CloseIdle: func() {
-			drainOnce.Do(startDrain)
-			s.conns.WakeIdle()
-		},
-		CloseAll: func() {
-			s.conns.CloseAll()
-			fallback.Close()
-		},
+	hs := platform.HandoffServer{
+		Handle:          func(nc net.Conn, handoff *platform.HandoffListener) { s.newConn(nc, handoff).serve() },
+		Fallback:        s.cfg.Fallback,
+		Conns:           &s.conns,
+		Draining:        &s.draining,
+		HeaderTimeout:   s.cfg.HeaderTimeout,
+		IdleTimeout:     s.cfg.IdleTimeout,
+		MaxHeaderBytes:  s.cfg.MaxHeaderBytes,
 		ShutdownTimeout: s.cfg.ShutdownTimeout,
 		Logger:          s.cfg.Logger,
 	}
-	err := cs.Serve(ctx, ln)
-	drainOnce.Do(startDrain)
-	<-fallbackDone
-	handoff.Close()
-	return err
+	return hs.Serve(ctx, ln)
 }

@@ -150,24 +150,10 @@ func (lb *testLB) counter(t *testing.T, name string, labels map[string]string) f
 
 // await returns once cond holds, checking it again after each line the
 // lb logs: the access log line is written once a request is counted, so
-// no test sleeps to see a count move. Only the test's deadline bounds it.
+// no test sleeps to see a count move. The bound turns a hang into a failure.
 func (lb *testLB) await(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	var deadline <-chan time.Time
-	if dl, ok := t.Deadline(); ok {
-		deadline = time.After(time.Until(dl) - 5*time.Second)
-	}
-	for {
-		written := lb.logs.Next()
-		if cond() {
-			return
-		}
-		select {
-		case <-written:
-		case <-deadline:
-			t.Fatalf("never: %s\n%s", what, lb.logs.String())
-		}
-	}
+	lb.logs.Await(t, what, cond, nil, 30*time.Second)
 }
 
 func newClient() *http.Client {

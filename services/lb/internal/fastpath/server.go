@@ -31,7 +31,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,7 +69,6 @@ type Server struct {
 	logRequests  bool // the access log is on: it needs the path and the id
 	picker       *forward.Picker
 	backends     *pool
-	fallback     *http.Server
 	// The errors of a try cut short by either timeout, made once.
 	tryLimit, requestLimit error
 
@@ -110,56 +108,28 @@ func New(cfg Config) *Server {
 // platform's servers do: the listener closes, requests in flight get
 // ShutdownTimeout to finish, idle connections are closed.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	handoff := platform.NewHandoffListener(ln.Addr())
 	fallback := s.cfg.Fallback
 	if fallback == nil {
 		fallback = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "501 Not Implemented: not supported by LB_ENGINE=fast", http.StatusNotImplemented)
 		})
 	}
-	s.fallback = &http.Server{
-		Handler:           fallback,
-		ReadHeaderTimeout: s.cfg.HeaderTimeout,
-		IdleTimeout:       s.cfg.IdleTimeout,
-		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
-	}
-	go s.fallback.Serve(handoff)
 	sweepDone := make(chan struct{})
 	go s.sweep(sweepDone)
-
-	// The connections handed over drain beside the fast path's own, from
-	// the moment the listener closes.
-	var drainOnce sync.Once
-	fallbackDone := make(chan struct{})
-	startDrain := func() {
-		s.draining.Store(true)
-		go func() {
-			defer close(fallbackDone)
-			sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-			defer cancel()
-			s.fallback.Shutdown(sctx)
-		}()
-	}
-	cs := platform.ConnServer{
-		Handle: func(conn net.Conn) { s.newConn(conn, handoff).serve() },
-		CloseIdle: func() {
-			drainOnce.Do(startDrain)
-			s.conns.WakeIdle()
-		},
-		CloseAll: func() {
-			s.conns.CloseAll()
-			s.fallback.Close()
-		},
+	hs := platform.HandoffServer{
+		Handle:          func(conn net.Conn, handoff *platform.HandoffListener) { s.newConn(conn, handoff).serve() },
+		Fallback:        fallback,
+		Conns:           &s.conns,
+		Draining:        &s.draining,
+		HeaderTimeout:   s.cfg.HeaderTimeout,
+		IdleTimeout:     s.cfg.IdleTimeout,
+		MaxHeaderBytes:  s.cfg.MaxHeaderBytes,
 		ShutdownTimeout: s.cfg.ShutdownTimeout,
 		Logger:          s.cfg.Logger,
 	}
-	err := cs.Serve(ctx, ln)
-	drainOnce.Do(startDrain)
-	<-fallbackDone
+	err := hs.Serve(ctx, ln)
 	s.backends.close()
 	close(sweepDone)
-	handoff.Close()
 	return err
 }
 

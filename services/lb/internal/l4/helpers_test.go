@@ -213,18 +213,7 @@ func (r *running) metric(t testing.TB, name string, labels ...string) float64 {
 // bound only turns a hang into a failure.
 func (r *running) await(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		written := r.logs.Next()
-		if cond() {
-			return
-		}
-		select {
-		case <-written:
-		case <-timeout:
-			t.Fatalf("%s: not within 10s\n%s", what, r.logs.String())
-		}
-	}
+	r.logs.Await(t, what, cond, nil, 10*time.Second)
 }
 
 // waitMetric waits until name{labels} equals want (connections are counted
