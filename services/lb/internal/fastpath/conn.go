@@ -28,6 +28,7 @@ type clientConn struct {
 	res        response
 	resHeadLen int
 	closing    bool // close once this exchange is over
+	unread     bool // and the client may still be sending its body: linger
 	status     int  // the status the client got (499: none, it left)
 	// bodyBytes is the size of the body the client was sent (with chunk
 	// framing), for the access log.
@@ -67,7 +68,11 @@ func (c *clientConn) serve() {
 	handedOff := false
 	defer func() {
 		c.s.conns.Remove(c.conn)
-		if !handedOff {
+		switch {
+		case handedOff:
+		case c.unread:
+			lingerClose(c.conn)
+		default:
 			c.conn.Close()
 		}
 	}()

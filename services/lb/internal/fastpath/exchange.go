@@ -56,7 +56,7 @@ func (c *clientConn) exchange(r *http.Request) {
 	b, first := s.picker.Pick(r, avail)
 	if b == nil {
 		c.rd.consume(c.headLen)
-		c.closing = true // the body, if any, is not read
+		c.closeUnread() // the body, if any, is not read
 		if first != nil {
 			s.cfg.Metrics.ObserveLimited()
 			c.writePlain(http.StatusServiceUnavailable, "", forward.AllFull(first.Addr, cfg.MaxRequestsPerBackend))
@@ -69,7 +69,7 @@ func (c *clientConn) exchange(r *http.Request) {
 		// Refused before a byte of it is read; the connection closes
 		// rather than read the rest.
 		c.rd.consume(c.headLen)
-		c.closing = true
+		c.closeUnread()
 		status, msg := cfg.BodyFault(forward.ErrBodyTooLarge)
 		c.writePlain(status, "", msg)
 		return
@@ -101,7 +101,7 @@ func (c *clientConn) exchange(r *http.Request) {
 	case clientGone:
 		c.status, c.closing = 499, true
 	case bodyFailed:
-		c.closing = true
+		c.closeUnread()
 		status, msg := cfg.BodyFault(o.err)
 		c.writePlain(status, "", msg)
 	case allFull:
@@ -137,7 +137,7 @@ func (c *clientConn) readSmallBody() (body requestBody, ok bool) {
 	for len(c.rd.buffered()) < n {
 		c.conn.SetReadDeadline(c.bodyDeadline())
 		if err := c.rd.fill(max(s.cfg.MaxHeaderBytes, maxBufferedBody)); err != nil {
-			c.closing = true
+			c.closeUnread()
 			if forward.IsTimeout(err) {
 				status, msg := s.cfg.Forward.BodyFault(errBodySlow)
 				c.writePlain(status, "", msg)

@@ -50,7 +50,7 @@ func (c *clientConn) tries(r *http.Request, avail []*balancer.Backend, b *balanc
 		if !bodyDone && (t.bodySent || !again) {
 			// What is left of the client's body is unread: the
 			// connection cannot carry another request.
-			c.closing = true
+			c.closeUnread()
 		}
 		if t.err == nil {
 			status := c.res.status
@@ -110,7 +110,7 @@ func (c *clientConn) tries(r *http.Request, avail []*balancer.Backend, b *balanc
 				continue
 			}
 			if !bodyDone {
-				c.closing = true
+				c.closeUnread()
 			}
 		}
 		o.end = failed
