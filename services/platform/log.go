@@ -42,6 +42,12 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
+// ContextWithRequestID returns ctx carrying id, as WithRequestID hands it
+// to a handler: for a server that is not an http.Handler (a hit path).
+func ContextWithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
 // NewRequestID returns a random 128-bit id in hex.
 func NewRequestID() string {
 	var b [16]byte
@@ -51,8 +57,8 @@ func NewRequestID() string {
 
 // validRequestID accepts what a sane client or proxy sends and refuses what
 // would pollute logs (overlong or control characters).
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 128 {
+func validRequestID[T string | []byte](id T) bool {
+	if len(id) == 0 || len(id) > 128 {
 		return false
 	}
 	for i := 0; i < len(id); i++ {

@@ -20,6 +20,10 @@
 // much about the machine as about the code. Compare the ratios, measured
 // side by side in the same run.
 //
+// API_ENGINE (fast, the default, or std) is passed to the replicas, to
+// compare the api's two engines. BENCHAPI_PROFILE=FILE adds, after the measurements, a CPU profile of
+// one replica serving the hit load.
+//
 // Environment: POSTGRES_IMAGE (default postgres:15-bookworm), REDIS_IMAGE
 // (default redis:7-bookworm), and testcontainers' own variables
 // (TESTCONTAINERS_RYUK_DISABLED=true where its reaper image cannot be
@@ -90,7 +94,8 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return b.err
 	}
 
-	cacheAside, noCache, err := startFleet(ctx, b.bin, tmp, d, progress)
+	engine := envOr(getenv, "API_ENGINE", "fast")
+	cacheAside, noCache, err := startFleet(ctx, b.bin, tmp, d, engine, progress)
 	defer fleet(append(cacheAside, noCache)).stop()
 	if err != nil {
 		return err
@@ -112,15 +117,21 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	}
 
 	s := summary{
-		machine: fmt.Sprintf("Machine: %d CPUs (runtime.NumCPU), %s %s/%s%s; images %s and %s; "+
+		machine: fmt.Sprintf("Machine: %d CPUs (runtime.NumCPU), %s %s/%s%s; images %s and %s; API_ENGINE=%s; "+
 			"load generator, 4 api processes, PostgreSQL and Redis all share these CPUs over loopback",
-			runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, bench.LoadAverage(), pgImage, redisImage),
+			runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, bench.LoadAverage(), pgImage, redisImage, engine),
 		setup: time.Since(t0),
 	}
 	t1 := time.Now()
 	fmt.Fprintln(stdout, s.machine)
 	if err := measure(ctx, stdout, progress, &s, cacheAside, noCache, rdb, shards); err != nil {
 		return err
+	}
+	if path := getenv("BENCHAPI_PROFILE"); path != "" {
+		progress("profiling api-1 under the hit load into %s", path)
+		if err := profileHits(ctx, cacheAside[0], path); err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
 	}
 	s.run = time.Since(t1)
 	writeMarkdown(stdout, s)
@@ -185,9 +196,10 @@ func openShards(ctx context.Context, dsns []string, maxConns int32) ([]*pgxpool.
 // is ready, so four replicas do not race to create the same tables (they
 // would retry, but it costs time and noisy logs). On error the replicas
 // already started are returned too, for the caller to stop.
-func startFleet(ctx context.Context, bin, logDir string, d *deps, progress func(string, ...any)) (cacheAside []*replica, noCache *replica, err error) {
+func startFleet(ctx context.Context, bin, logDir string, d *deps, engine string, progress func(string, ...any)) (cacheAside []*replica, noCache *replica, err error) {
 	env := func(strategy string) map[string]string {
 		return map[string]string{
+			"API_ENGINE":     engine,
 			"REDIS_URL":      d.redisURL,
 			"SHARD_DSNS":     strings.Join(d.shardDSNs, ","),
 			"SEED_USERS":     fmt.Sprint(seedUsers),

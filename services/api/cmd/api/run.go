@@ -50,6 +50,7 @@ type config struct {
 	readDelay    time.Duration
 	shardFails   int
 	shardCool    time.Duration
+	engine       string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -77,6 +78,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		shardFails:   env.Int("SHARD_BREAKER_FAILURES", store.DefaultBreakerFailures, 1, 1000),
 		shardCool:    env.Duration("SHARD_BREAKER_COOLDOWN", store.DefaultBreakerCooldown, 10*time.Millisecond, 10*time.Minute),
 	}
+	c.engine = loadEngine(env)
 	// Snowflake node id: unique per replica, or two replicas could mint the
 	// same user id in the same millisecond. NODE_ID sets it; by default it is
 	// derived from the instance name (see idgen.NodeFromName on collisions).
@@ -172,7 +174,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}, cfg.secureCookie, svc.Logger)
 	svc.Logger.Info("starting", "instance", cfg.instance, "shards", st.Shards(),
 		"shard_router", fmt.Sprintf("%T", cfg.router), "node_id", cfg.nodeID, "cache_strategy", cfg.cacheOpts.Strategy, "cache_ttl", cfg.cacheTTL.String())
-	return svc.Run(ctx, routes(svc, cfg.instance, h, oh, sh))
+	return serve(ctx, svc, cfg, routes(svc, cfg.instance, h, oh, sh), h)
 }
 
 // routes is the one place that lists what the api answers.

@@ -1,10 +1,12 @@
 package users
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
 
+	"scalelab/services/api/internal/cacheaside"
 	"scalelab/services/platform"
 )
 
@@ -36,18 +38,11 @@ func (h *Handler) Get(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.users.Read(r.Context(), id)
 	<-ordersDone
-	w.Header().Set("X-Shard", strconv.Itoa(res.Shard))
-	if err != nil {
-		h.storeError(w, r, err)
-		return
-	}
-	w.Header().Set("X-Cache", res.Source)
-	if !res.Found() {
-		platform.WriteProblem(w, r, http.StatusNotFound, "no user with id "+strconv.FormatInt(id, 10))
-		return
-	}
 	if include != "orders" {
-		platform.WriteJSON(w, http.StatusOK, json.RawMessage(res.Body))
+		h.WriteRead(w, r, id, res, err)
+		return
+	}
+	if h.writeMissing(w, r, id, res, err) {
 		return
 	}
 	// The user is there even when the orders server is not: answer what we
@@ -65,4 +60,35 @@ func (h *Handler) Get(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := json.Marshal(composed)
 	platform.WriteJSON(w, http.StatusOK, json.RawMessage(body))
+}
+
+// ReadUser is GET /users/{id}'s read (without ?include): the cache-aside
+// read, cache, trust and all. The api's hit path calls it, then WriteRead.
+func (h *Handler) ReadUser(ctx context.Context, id int64) (cacheaside.Result, error) {
+	return h.users.Read(ctx, id)
+}
+
+// WriteRead writes what GET /users/{id} (without ?include) answers for
+// the read's result.
+func (h *Handler) WriteRead(w http.ResponseWriter, r *http.Request, id int64, res cacheaside.Result, err error) {
+	if h.writeMissing(w, r, id, res, err) {
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, json.RawMessage(res.Body))
+}
+
+// writeMissing names the shard and the cache's result, and answers a read
+// that found no user or failed; false when the user is there to answer.
+func (h *Handler) writeMissing(w http.ResponseWriter, r *http.Request, id int64, res cacheaside.Result, err error) bool {
+	w.Header().Set("X-Shard", strconv.Itoa(res.Shard))
+	if err != nil {
+		h.storeError(w, r, err)
+		return true
+	}
+	w.Header().Set("X-Cache", res.Source)
+	if !res.Found() {
+		platform.WriteProblem(w, r, http.StatusNotFound, "no user with id "+strconv.FormatInt(id, 10))
+		return true
+	}
+	return false
 }

@@ -55,8 +55,7 @@ type Server struct {
 	logRequests bool         // the access log is on: Record needs the path and the id
 	answered    atomic.Int64 // plain hits answered here (the rest were handed over)
 
-	conns    platform.ConnSet
-	draining atomic.Bool
+	conns platform.PlainGets // the connection loop, its connections and its drain
 }
 
 // New returns a server; Serve runs it.
@@ -73,10 +72,13 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{
+	s := &Server{
 		cfg:         cfg,
 		logRequests: cfg.Route != nil && cfg.Route.Logs(context.Background()),
 	}
+	s.conns.Answer = s.answer
+	s.conns.HeaderTimeout, s.conns.IdleTimeout = cfg.HeaderTimeout, cfg.IdleTimeout
+	return s
 }
 
 // Serve accepts on ln until ctx is cancelled, then drains as the
@@ -85,10 +87,10 @@ func New(cfg Config) *Server {
 // handed over drain with net/http's Shutdown beside them.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := platform.HandoffServer{
-		Handle:          func(nc net.Conn, handoff *platform.HandoffListener) { s.newConn(nc, handoff).serve() },
+		Handle:          s.conns.Handle,
 		Fallback:        s.cfg.Fallback,
-		Conns:           &s.conns,
-		Draining:        &s.draining,
+		Conns:           &s.conns.Conns,
+		Draining:        &s.conns.Draining,
 		HeaderTimeout:   s.cfg.HeaderTimeout,
 		IdleTimeout:     s.cfg.IdleTimeout,
 		MaxHeaderBytes:  s.cfg.MaxHeaderBytes,

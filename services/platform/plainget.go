@@ -1,26 +1,27 @@
-package hitpath
+package platform
 
 import (
 	"bytes"
 )
 
-// request is what the hit path needs from a request head: slices of the
-// connection's buffer, valid until the next read.
-type request struct {
-	target    []byte // origin-form, "/path?query"
-	requestID []byte // X-Request-Id, when the client sent one
-	closing   bool   // Connection: close
+// PlainGet is what a hit path (the edge's, the api's) needs from a
+// request head: slices of the connection's buffer, valid until the next
+// read.
+type PlainGet struct {
+	Target    []byte // origin-form, "/path?query"
+	RequestID []byte // X-Request-Id, when the client sent one
+	Closing   bool   // Connection: close
 }
 
-// parseHead reads a whole request head (its final CRLF CRLF included) and
-// reports whether the hit path may answer it. It answers only what it can
-// read one single way, and only what the edge's handler would answer as a
-// plain hit: anything else (another method or version, a body, a field
-// that changes the answer or that net/http would refuse) is false, and
-// the request goes to net/http, which reads it again from the start. So
-// this parser never refuses anything and never has to be lenient.
-func parseHead(head []byte, req *request) bool {
-	*req = request{}
+// ParsePlainGet reads a whole request head (its final CRLF CRLF included)
+// and reports whether a hit path may answer it. It accepts only what it
+// can read one single way, and only a GET whose answer no field changes:
+// anything else (another method or version, a body, a field that changes
+// the answer or that net/http would refuse) is false, and the request goes
+// to net/http, which reads it again from the start. So this parser never
+// refuses anything and never has to be lenient.
+func ParsePlainGet(head []byte, req *PlainGet) bool {
+	*req = PlainGet{}
 	line, rest, ok := bytes.Cut(head, crlf)
 	if !ok {
 		return false
@@ -33,7 +34,7 @@ func parseHead(head []byte, req *request) bool {
 	if !ok || !plainTarget(target) {
 		return false
 	}
-	req.target = target
+	req.Target = target
 	hosts := 0
 	for {
 		line, rest, ok = bytes.Cut(rest, crlf)
@@ -58,14 +59,14 @@ func parseHead(head []byte, req *request) bool {
 				return false
 			}
 		case equalFold(name, "x-request-id"):
-			if req.requestID != nil || !validRequestID(value) {
+			if req.RequestID != nil || !validRequestID(value) {
 				return false
 			}
-			req.requestID = value
+			req.RequestID = value
 		case equalFold(name, "connection"):
 			switch {
 			case equalFold(value, "close"):
-				req.closing = true
+				req.Closing = true
 			case equalFold(value, "keep-alive"):
 			default:
 				return false
@@ -78,10 +79,12 @@ func parseHead(head []byte, req *request) bool {
 
 var crlf = []byte("\r\n")
 
-// changesAnswer lists the request fields the edge's handler reads for a
-// GET, or that net/http acts on: a request with any of them is the
-// handler's. Other fields do not change a plain hit (Vary, which selects
-// by any field, is for the handler too: PlainHit refuses a varied entry).
+// changesAnswer lists the request fields a handler may read for a GET (the
+// edge's reads these: conditionals, ranges, Cache-Control, credentials,
+// Via for loop detection), or that net/http acts on: a request with any of
+// them is the handler's. Other fields do not change a plain hit (Vary,
+// which selects by any field, is the edge handler's too: PlainHit refuses a
+// varied entry).
 func changesAnswer(name []byte) bool {
 	if len(name) == 0 {
 		return true
@@ -166,20 +169,6 @@ var tokenByte = byteSet("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 func plainValue(v []byte) bool {
 	for _, c := range v {
 		if (c < 0x20 && c != '\t') || c > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
-// validRequestID is the platform's rule for an X-Request-Id it keeps: 1 to
-// 128 visible ASCII bytes, no space.
-func validRequestID(id []byte) bool {
-	if len(id) == 0 || len(id) > 128 {
-		return false
-	}
-	for _, c := range id {
-		if c < 0x21 || c > 0x7e {
 			return false
 		}
 	}

@@ -1,6 +1,7 @@
-package hitpath
+package platform
 
 import (
+	"bufio"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -12,16 +13,16 @@ import (
 const plainHead = "GET /img/logo.png?v=2 HTTP/1.1\r\nHost: edge.example:8080\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n"
 
 func TestParseHeadAcceptsAPlainGet(t *testing.T) {
-	var req request
-	if !parseHead([]byte(plainHead), &req) {
+	var req PlainGet
+	if !ParsePlainGet([]byte(plainHead), &req) {
 		t.Fatal("a plain GET was not accepted")
 	}
-	if string(req.target) != "/img/logo.png?v=2" || req.requestID != nil || req.closing {
-		t.Errorf("parsed %q, id %q, closing %v", req.target, req.requestID, req.closing)
+	if string(req.Target) != "/img/logo.png?v=2" || req.RequestID != nil || req.Closing {
+		t.Errorf("parsed %q, id %q, closing %v", req.Target, req.RequestID, req.Closing)
 	}
 	head := "GET / HTTP/1.1\r\nhost: a\r\nX-Request-ID:  abc-1 \r\nConnection: Close\r\n\r\n"
-	if !parseHead([]byte(head), &req) || string(req.requestID) != "abc-1" || !req.closing || string(req.target) != "/" {
-		t.Errorf("parsed %q: id %q, closing %v", head, req.requestID, req.closing)
+	if !ParsePlainGet([]byte(head), &req) || string(req.RequestID) != "abc-1" || !req.Closing || string(req.Target) != "/" {
+		t.Errorf("parsed %q: id %q, closing %v", head, req.RequestID, req.Closing)
 	}
 }
 
@@ -66,8 +67,8 @@ func TestParseHeadLeavesTheRestToNetHTTP(t *testing.T) {
 		"empty line first":      "\r\nGET /a HTTP/1.1\r\nHost: a\r\n\r\n",
 	}
 	for name, head := range heads {
-		var req request
-		if parseHead([]byte(head), &req) {
+		var req PlainGet
+		if ParsePlainGet([]byte(head), &req) {
 			t.Errorf("%s: accepted %q", name, head)
 		}
 	}
@@ -100,7 +101,7 @@ func TestPlainTargetIsItsOwnKey(t *testing.T) {
 		if p := path.Clean(u.Path); p != u.Path && p+"/" != u.Path {
 			t.Fatalf("%q accepted, but ServeMux would redirect it to %q", target, p)
 		}
-		r, err := http.ReadRequest(bufioReader("GET " + target + " HTTP/1.1\r\nHost: a\r\n\r\n"))
+		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET " + target + " HTTP/1.1\r\nHost: a\r\n\r\n")))
 		if err != nil || r.URL.RequestURI() != target {
 			t.Fatalf("%q accepted, but net/http reads it as %v, %v", target, r, err)
 		}

@@ -1,8 +1,0 @@
-package hitpath
-
-import (
-	"bufio"
-	"strings"
-)
-
-func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
