@@ -28,6 +28,7 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{"unknown strategy", map[string]string{"CACHE_STRATEGY": "write-back"}, "CACHE_STRATEGY"},
 		{"unknown router", map[string]string{"SHARD_ROUTER": "ring"}, "SHARD_ROUTER"},
+		{"unknown engine", map[string]string{"API_ENGINE": "turbo"}, "API_ENGINE"},
 		{"node id out of range", map[string]string{"NODE_ID": "1024"}, "NODE_ID"},
 		{"negative ttl of absent users", map[string]string{"CACHE_NEGATIVE_TTL": "-1s"}, "CACHE_NEGATIVE_TTL"},
 		{"shard query delay not a duration", map[string]string{"SHARD_QUERY_DELAY": "slow"}, "SHARD_QUERY_DELAY"},
