@@ -69,6 +69,10 @@ func validRequestID[T string | []byte](id T) bool {
 	return true
 }
 
+// ValidRequestID is the rule above for an id read from a request head in
+// place (the lb's fast path, the hit paths).
+func ValidRequestID(id []byte) bool { return validRequestID(id) }
+
 // WithRequestID makes sure every request has an id: the one the client sent
 // when it is sane, a new one otherwise. The id is set on the request (so
 // proxies forward it), on the response, and in the context.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"scalelab/services/lb/internal/forward"
+	"scalelab/services/platform"
 )
 
 // maxBufferedBody is the largest request body read whole before the first
@@ -18,25 +19,13 @@ const maxBufferedBody = 16 << 10
 // setRequestID takes the client's X-Request-Id when it is sane, else makes
 // a new one, by the platform's rule (1 to 128 visible ASCII bytes).
 func (c *clientConn) setRequestID() {
-	if id := c.req.requestID; validRequestID(id) {
+	if id := c.req.requestID; platform.ValidRequestID(id) {
 		c.idLen = copy(c.id[:], id)
 		return
 	}
 	var raw [16]byte
 	rand.Read(raw[:])
 	c.idLen = hex.Encode(c.id[:], raw[:])
-}
-
-func validRequestID(id []byte) bool {
-	if len(id) == 0 || len(id) > 128 {
-		return false
-	}
-	for _, c := range id {
-		if c < 0x21 || c > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // idempotent is forward's rule for this request: may it be sent twice?
