@@ -31,6 +31,7 @@ type freezeLoad struct {
 	worstRead, worstWrite atomic.Int64 // nanoseconds
 	mu                    sync.Mutex
 	firstFailures         []string
+	offset                int // user u is id offset+u
 }
 
 func (l *freezeLoad) timed(t *testing.T, req *http.Request) (*http.Response, []byte, bool) {
@@ -72,7 +73,7 @@ func (l *freezeLoad) reader(t *testing.T, stop <-chan struct{}, base string, use
 		default:
 		}
 		floor := l.acked[user-1].Load()
-		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/users/%d", base, user), nil)
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/users/%d", base, l.offset+user), nil)
 		_, body, ok := l.timed(t, req)
 		if !ok {
 			continue
@@ -87,6 +88,37 @@ func (l *freezeLoad) reader(t *testing.T, stop <-chan struct{}, base string, use
 	}
 }
 
+// freezeThrice runs the load, each user with one writer and four readers
+// spread over the replicas (base(i) is the i-th one's URL), and freezes
+// Redis (docker(verb): pause, unpause) for 5 s three times.
+func (l *freezeLoad) freezeThrice(t *testing.T, base func(i int) string, docker func(verb string)) {
+	users := len(l.acked)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for u := 1; u <= users; u++ {
+		wg.Go(func() { l.writer(t, stop, base(u), u) })
+		for r := 1; r <= 4; r++ {
+			wg.Go(func() { l.reader(t, stop, base(u+r), u) })
+		}
+	}
+	phase := func(name string, d time.Duration) {
+		r, w, f := l.reads.Load(), l.writes.Load(), l.failed.Load()
+		time.Sleep(d)
+		t.Logf("%-14s %5d reads %4d writes %3d failed", name, l.reads.Load()-r, l.writes.Load()-w, l.failed.Load()-f)
+	}
+	for i := 1; i <= 3; i++ {
+		docker("pause")
+		phase(fmt.Sprintf("frozen %d", i), 5*time.Second)
+		docker("unpause")
+		phase("redis back", 3*time.Second)
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("%d reads, %d writes, %d failed, %d stale; worst latency: read %v, write %v",
+		l.reads.Load(), l.writes.Load(), l.failed.Load(), l.stale.Load(),
+		time.Duration(l.worstRead.Load()).Round(time.Millisecond), time.Duration(l.worstWrite.Load()).Round(time.Millisecond))
+}
+
 func (l *freezeLoad) writer(t *testing.T, stop <-chan struct{}, base string, user int) {
 	for v := int64(1); ; v++ {
 		select {
@@ -94,7 +126,7 @@ func (l *freezeLoad) writer(t *testing.T, stop <-chan struct{}, base string, use
 			return
 		default:
 		}
-		req, _ := http.NewRequest(http.MethodPut, fmt.Sprintf("%s/users/%d", base, user),
+		req, _ := http.NewRequest(http.MethodPut, fmt.Sprintf("%s/users/%d", base, l.offset+user),
 			strings.NewReader(fmt.Sprintf(`{"name":"v%d"}`, v)))
 		if _, _, ok := l.timed(t, req); ok {
 			l.writes.Add(1)
@@ -128,30 +160,7 @@ func TestAPIRedisFrozenFailsNothing(t *testing.T) {
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 200}},
 		acked:  make([]atomic.Int64, users),
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for u := 1; u <= users; u++ {
-		wg.Go(func() { l.writer(t, stop, apis[u%replicas].URL, u) })
-		for r := 1; r <= 4; r++ {
-			wg.Go(func() { l.reader(t, stop, apis[(u+r)%replicas].URL, u) })
-		}
-	}
-	phase := func(name string, d time.Duration) {
-		r, w, f := l.reads.Load(), l.writes.Load(), l.failed.Load()
-		time.Sleep(d)
-		t.Logf("%-14s %5d reads %4d writes %3d failed", name, l.reads.Load()-r, l.writes.Load()-w, l.failed.Load()-f)
-	}
-	for i := 1; i <= 3; i++ {
-		containertest.Docker(t, "pause", d.redis)
-		phase(fmt.Sprintf("frozen %d", i), 5*time.Second)
-		containertest.Docker(t, "unpause", d.redis)
-		phase("redis back", 3*time.Second)
-	}
-	close(stop)
-	wg.Wait()
-	t.Logf("%d reads, %d writes, %d failed, %d stale; worst latency: read %v, write %v",
-		l.reads.Load(), l.writes.Load(), l.failed.Load(), l.stale.Load(),
-		time.Duration(l.worstRead.Load()).Round(time.Millisecond), time.Duration(l.worstWrite.Load()).Round(time.Millisecond))
+	l.freezeThrice(t, func(i int) string { return apis[i%replicas].URL }, func(verb string) { containertest.Docker(t, verb, d.redis) })
 	var waits float64
 	for _, a := range apis {
 		waits += sumMetric(t, a.AdminURL, "scalelab_api_db_pool_acquire_waits_total")
