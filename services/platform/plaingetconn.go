@@ -2,8 +2,12 @@ package platform
 
 import (
 	"bytes"
+	"cmp"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 )
@@ -20,6 +24,10 @@ type PlainGets struct {
 	Answer        func(c *PlainGetConn) bool
 	HeaderTimeout time.Duration // a request head must arrive within this
 	IdleTimeout   time.Duration // keep-alive wait for the next request
+
+	// Logger gets the panics of Answer: as net/http does for a handler,
+	// a panic ends its connection, not the process. Nil: slog's default.
+	Logger *slog.Logger
 
 	Conns    ConnSet
 	Draining atomic.Bool
@@ -83,6 +91,10 @@ func (c *PlainGetConn) WriteBody(head, body []byte) error {
 func (c *PlainGetConn) serve() {
 	handedOff := false
 	defer func() {
+		if v := recover(); v != nil {
+			logger := cmp.Or(c.p.Logger, slog.Default())
+			logger.Error("panic answering a request; its connection is closed", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
 		c.p.Conns.Remove(c.nc)
 		if !handedOff {
 			c.nc.Close()

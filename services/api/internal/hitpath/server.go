@@ -78,7 +78,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, logRequests: cfg.Route != nil && cfg.Route.Logs(context.Background())}
 	s.conns.Answer = s.answer
-	s.conns.HeaderTimeout, s.conns.IdleTimeout = cfg.HeaderTimeout, cfg.IdleTimeout
+	s.conns.HeaderTimeout, s.conns.IdleTimeout, s.conns.Logger = cfg.HeaderTimeout, cfg.IdleTimeout, cfg.Logger
 	return s
 }
 

@@ -77,7 +77,7 @@ func New(cfg Config) *Server {
 		logRequests: cfg.Route != nil && cfg.Route.Logs(context.Background()),
 	}
 	s.conns.Answer = s.answer
-	s.conns.HeaderTimeout, s.conns.IdleTimeout = cfg.HeaderTimeout, cfg.IdleTimeout
+	s.conns.HeaderTimeout, s.conns.IdleTimeout, s.conns.Logger = cfg.HeaderTimeout, cfg.IdleTimeout, cfg.Logger
 	return s
 }
 
