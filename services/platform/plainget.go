@@ -11,6 +11,10 @@ type PlainGet struct {
 	Target    []byte // origin-form, "/path?query"
 	RequestID []byte // X-Request-Id, when the client sent one
 	Closing   bool   // Connection: close
+	// Via: the request came through a proxy. It changes no api answer
+	// (the lb adds one to every request), but the edge's loop detection
+	// reads it, so the edge hands such a request to its handler.
+	Via bool
 }
 
 // ParsePlainGet reads a whole request head (its final CRLF CRLF included)
@@ -63,6 +67,8 @@ func ParsePlainGet(head []byte, req *PlainGet) bool {
 				return false
 			}
 			req.RequestID = value
+		case equalFold(name, "via"):
+			req.Via = true
 		case equalFold(name, "connection"):
 			switch {
 			case equalFold(value, "close"):
@@ -80,8 +86,8 @@ func ParsePlainGet(head []byte, req *PlainGet) bool {
 var crlf = []byte("\r\n")
 
 // changesAnswer lists the request fields a handler may read for a GET (the
-// edge's reads these: conditionals, ranges, Cache-Control, credentials,
-// Via for loop detection), or that net/http acts on: a request with any of
+// edge's reads these: conditionals, ranges, Cache-Control, credentials;
+// Via is reported in PlainGet instead), or that net/http acts on: a request with any of
 // them is the handler's. Other fields do not change a plain hit (Vary,
 // which selects by any field, is the edge handler's too: PlainHit refuses a
 // varied entry).
@@ -104,8 +110,6 @@ func changesAnswer(name []byte) bool {
 		return equalFold(name, "transfer-encoding") || equalFold(name, "trailer")
 	case 'u':
 		return equalFold(name, "upgrade")
-	case 'v':
-		return equalFold(name, "via") // loop detection
 	}
 	return false
 }

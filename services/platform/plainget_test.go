@@ -17,12 +17,17 @@ func TestParseHeadAcceptsAPlainGet(t *testing.T) {
 	if !ParsePlainGet([]byte(plainHead), &req) {
 		t.Fatal("a plain GET was not accepted")
 	}
-	if string(req.Target) != "/img/logo.png?v=2" || req.RequestID != nil || req.Closing {
-		t.Errorf("parsed %q, id %q, closing %v", req.Target, req.RequestID, req.Closing)
+	if string(req.Target) != "/img/logo.png?v=2" || req.RequestID != nil || req.Closing || req.Via {
+		t.Errorf("parsed %q, id %q, closing %v, via %v", req.Target, req.RequestID, req.Closing, req.Via)
 	}
 	head := "GET / HTTP/1.1\r\nhost: a\r\nX-Request-ID:  abc-1 \r\nConnection: Close\r\n\r\n"
 	if !ParsePlainGet([]byte(head), &req) || string(req.RequestID) != "abc-1" || !req.Closing || string(req.Target) != "/" {
 		t.Errorf("parsed %q: id %q, closing %v", head, req.RequestID, req.Closing)
+	}
+	// What the lb sends: a plain GET for the api, reported as proxied.
+	head = "GET /users/42 HTTP/1.1\r\nHost: api:8080\r\nX-Forwarded-For: 10.0.0.9\r\nX-Forwarded-Host: localhost:8000\r\nX-Forwarded-Proto: http\r\nVia: 1.1 scalelab-lb\r\nX-Request-Id: r1\r\n\r\n"
+	if !ParsePlainGet([]byte(head), &req) || !req.Via || string(req.Target) != "/users/42" {
+		t.Errorf("parsed %q: accepted? target %q, via %v", head, req.Target, req.Via)
 	}
 }
 
@@ -50,7 +55,6 @@ func TestParseHeadLeavesTheRestToNetHTTP(t *testing.T) {
 		"range":                 "GET /a HTTP/1.1\r\nHost: a\r\nRange: bytes=0-1\r\n\r\n",
 		"if-none-match":         "GET /a HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"x\"\r\n\r\n",
 		"if-modified-since":     "GET /a HTTP/1.1\r\nHost: a\r\nif-modified-since: Sat, 05 Dec 2026 15:12:02 GMT\r\n\r\n",
-		"via":                   "GET /a HTTP/1.1\r\nHost: a\r\nVia: 1.1 edge\r\n\r\n",
 		"content-length":        "GET /a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
 		"transfer-encoding":     "GET /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
 		"expect":                "GET /a HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n",

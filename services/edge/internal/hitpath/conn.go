@@ -17,6 +17,9 @@ const inlineBody = 16 << 10
 // records its servers' requests; false when the cache has no plain hit
 // for it (nothing written).
 func (s *Server) answer(c *platform.PlainGetConn) bool {
+	if c.Req.Via {
+		return false // the handler's loop detection reads Via
+	}
 	now := s.cfg.Cache.Now()
 	e := s.cfg.Cache.PlainHit(string(c.Req.Target), now)
 	if e == nil {

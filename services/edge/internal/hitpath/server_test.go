@@ -153,6 +153,7 @@ func TestAnswersAsTheHandlerDoes(t *testing.T) {
 		{"GET", "/a", []string{"If-None-Match", `"v1"`}},
 		{"GET", "/a", []string{"Range", "bytes=0-3"}},
 		{"GET", "/a", []string{"Cache-Control", "max-age=0"}},
+		{"GET", "/a", []string{"Via", "1.1 other-proxy"}}, // the handler's loop detection reads Via
 		{"HEAD", "/a", nil},
 		{"GET", "/varied", []string{"Accept-Language", "de"}},
 		{"GET", "/varied", []string{"Accept-Language", "de"}},
