@@ -24,7 +24,7 @@ func profileHits(ctx context.Context, api *replica, path string) error {
 	go func() { got <- fetchProfile(ctx, api.adminURL, path) }()
 	cfg := loadgen.DefaultConfig()
 	cfg.URLs, cfg.IDs = []string{userURL(api)}, &loadgen.IDRange{Lo: 1, Hi: hotIDs}
-	cfg.N, cfg.Concurrency = loadgen.MaxRequests, concurrency // Duration ends it
+	cfg.N, cfg.Concurrency = loadgen.MaxRequests, concurrency        // Duration ends it
 	cfg.Duration = profileSeconds*time.Second + 500*time.Millisecond // covers the profile's window
 	if _, err := loadgen.Run(ctx, cfg); err != nil {
 		return err
