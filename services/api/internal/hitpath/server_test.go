@@ -74,7 +74,7 @@ func TestAnswersAsTheHandlerDoes(t *testing.T) {
 		{"hit with a request id", get("/users/7", "X-Request-Id: abc-123\r\n"), true, 200, "HIT"},
 		{"hit, connection close", get("/users/8", "Connection: close\r\n"), true, 200, "HIT"},
 		{"no such user", get("/users/100000"), true, 404, "HIT"},
-		{"through the lb", get("/users/43", "X-Forwarded-For: 10.0.0.9\r\nX-Forwarded-Host: localhost:8000\r\nX-Forwarded-Proto: http\r\nVia: 1.1 scalelab-lb\r\nX-Request-Id: lb-1\r\n"), true, 200, "HIT"},
+		{"through the lb", get("/users/43", "X-Forwarded-For: 10.0.0.9\r\nX-Forwarded-Host: localhost:8000\r\nX-Forwarded-Proto: http\r\nVia: 1.1 scalelab-lb\r\nX-Request-Id: lb-request-1\r\n"), true, 200, "HIT"},
 		{"id with a leading zero", get("/users/042"), false, 400, ""},
 		{"id zero", get("/users/0"), false, 400, ""},
 		{"a query", get("/users/42?include=orders"), false, 400, ""},
