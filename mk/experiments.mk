@@ -13,5 +13,5 @@ experiments: images ## run every experiment (SHORT=1: each under a minute) and w
 	go run ./loadtest/cmd/experiment -name all $(EXPERIMENT_FLAGS)
 
 .PHONY: test-experiments
-test-experiments: images ## run every experiment in short mode on a stack of its own (scalelab-exptest, ports 48000-49090) and check each report (~10 min)
+test-experiments: images ## run every experiment in short mode on a stack of its own (scalelab-exptest, ports 24000-25090) and check each report (~10 min)
 	go test -count=1 -tags experiments -timeout 45m -v -run TestEveryExperimentShort ./loadtest/cmd/experiment

@@ -154,9 +154,16 @@ func runOne(ctx context.Context, env *experiments.Env, x *experiments.Experiment
 		return err
 	}
 	start, load := time.Now(), report.LoadAvg()
-	// Whatever happens, the stack goes back to the declared state.
-	defer env.Stack.Restore(context.WithoutCancel(ctx))
+	// Whatever happens, the stack goes back to the declared state; a
+	// failure first leaves the logs that say why, before Restore replaces
+	// containers.
+	defer func() {
+		if err := env.Stack.Restore(context.WithoutCancel(ctx)); err != nil {
+			fmt.Fprintf(env.Out, "  restoring the stack after %s: %v\n", x.Name, err)
+		}
+	}()
 	if err := x.Run(ctx, env, r); err != nil {
+		env.Stack.Tail(context.WithoutCancel(ctx), 30)
 		return err
 	}
 	m := report.NewMeta(env.Stack.Root, mode, o.note)

@@ -25,12 +25,16 @@ import (
 )
 
 // The experiments' own stack: its project name and ports never touch the
-// user's stack (8000...) or the whole-stack test's (18000...).
+// user's stack (8000...), the whole-stack test's (18000...) or the swarm
+// test's (28000...). They stay below Linux's ephemeral range (32768-60999):
+// a port in it can be taken by any outgoing connection (the load
+// generator's thousands), and then Docker cannot publish it when a
+// container is (re)created.
 const project = "scalelab-exptest"
 
 var testPorts = map[string]string{
-	"LB_PORT": "48000", "LB_L4_PORT": "48001", "LB_TLS_PORT": "48443", "EDGE_SYDNEY_PORT": "48081",
-	"EDGE_NEWYORK_PORT": "48082", "ORIGIN_PORT": "48090", "PROMETHEUS_PORT": "49090",
+	"LB_PORT": "24000", "LB_L4_PORT": "24001", "LB_TLS_PORT": "24443", "EDGE_SYDNEY_PORT": "24081",
+	"EDGE_NEWYORK_PORT": "24082", "ORIGIN_PORT": "24090", "PROMETHEUS_PORT": "25090",
 }
 
 // runShort brings up the experiments' own stack, runs the named

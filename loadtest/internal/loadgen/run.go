@@ -24,7 +24,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	p := newPlan(&cfg)
-	atk := vegeta.NewAttacker(attackerOptions(&cfg)...)
+	opts, tr := attackerOptions(&cfg)
+	// The run's connections end with it: a process that runs one load
+	// after another (the experiments) would otherwise keep every run's
+	// idle connections open until the server's idle timeout, thousands
+	// through Docker's port proxy, each holding two of its descriptors.
+	defer tr.CloseIdleConnections()
+	atk := vegeta.NewAttacker(opts...)
 
 	pacer := vegeta.Rate{Freq: cfg.Rate, Per: time.Second}
 	start := time.Now()
@@ -55,7 +61,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 }
 
-func attackerOptions(cfg *Config) []func(*vegeta.Attacker) {
+func attackerOptions(cfg *Config) ([]func(*vegeta.Attacker), *http.Transport) {
 	// One Transport for the whole attack, so connections are kept alive and
 	// reused instead of paying a handshake per request, which would mostly
 	// measure the client.
@@ -79,12 +85,12 @@ func attackerOptions(cfg *Config) []func(*vegeta.Attacker) {
 	if cfg.Rate == 0 {
 		// Closed loop: exactly Concurrency workers, each sending its next
 		// request as soon as the last one returned.
-		return append(opts, vegeta.Workers(workers))
+		return append(opts, vegeta.Workers(workers)), tr
 	}
 	// Open loop: start small; vegeta adds a worker whenever all are busy at
 	// a tick, up to Concurrency in flight, so the arrival rate holds while
 	// the server slows down (until the cap, which the report shows).
-	return append(opts, vegeta.Workers(min(workers, 10)))
+	return append(opts, vegeta.Workers(min(workers, 10))), tr
 }
 
 func stopReason(cfg *Config, rec *recorder, interrupted bool) string {

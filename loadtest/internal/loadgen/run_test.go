@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -349,6 +350,39 @@ func TestRunSequential(t *testing.T) {
 	for id := int64(101); id <= 150; id++ {
 		if ls.ids[id] != 1 {
 			t.Errorf("id %d sent %d times", id, ls.ids[id])
+		}
+	}
+}
+
+// A run closes its connections when it ends: a process running one load
+// after another must not keep every run's idle connections open.
+func TestRunClosesItsConnections(t *testing.T) {
+	var open atomic.Int64
+	closed := make(chan struct{}, 1024)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+			closed <- struct{}{}
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	cfg := DefaultConfig()
+	cfg.URLs = []string{srv.URL + "/users/1"}
+	cfg.N, cfg.Concurrency = 200, 8
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(10 * time.Second) // a bound on the server seeing the closes, not a measure
+	for open.Load() > 0 {
+		select {
+		case <-closed:
+		case <-timeout:
+			t.Fatalf("%d connections still open after the run", open.Load())
 		}
 	}
 }

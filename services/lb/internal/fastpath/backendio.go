@@ -47,6 +47,7 @@ type tryResult struct {
 	err      error
 	bodySent bool // some of a streamed body went out (it cannot go again)
 	bodyDone bool // a streamed body was read to its end
+	unsent   bool // nothing reached the backend: it was full, or the dial failed
 }
 
 // try sends the request to b and reads the response head into c.res. Its
@@ -61,6 +62,7 @@ func (c *clientConn) try(b *balancer.Backend, deadline time.Time, body requestBo
 	}
 	if !b.TryAcquire(s.cfg.Forward.MaxRequestsPerBackend) {
 		t.err = &forward.AtLimitError{Addr: b.Addr, Limit: s.cfg.Forward.MaxRequestsPerBackend}
+		t.unsent = true
 		return t
 	}
 	// A request that can be sent again may go once more on a new
@@ -73,7 +75,7 @@ func (c *clientConn) try(b *balancer.Backend, deadline time.Time, body requestBo
 			if forward.IsTimeout(err) && !time.Now().Before(tryDeadline) {
 				err = limit
 			}
-			t.err = err
+			t.err, t.unsent = err, true
 			return t
 		}
 		t.bc = bc

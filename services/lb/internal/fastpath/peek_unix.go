@@ -22,7 +22,11 @@ func peerClosed(conn net.Conn) bool {
 	}
 	closed := false
 	var buf [1]byte
-	rc.Read(func(fd uintptr) bool {
+	// Control, not Read: RawConn.Read does not call f at all once the
+	// connection's read deadline has passed, and a pooled connection keeps
+	// the deadline of its last wait for an answer, long past after a
+	// moment idle; the look would then always say "open".
+	rc.Control(func(fd uintptr) {
 		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		switch {
 		case err == syscall.EAGAIN || err == syscall.EINTR:
@@ -31,7 +35,6 @@ func peerClosed(conn net.Conn) bool {
 		case n == 0:
 			closed = true // orderly shutdown: EOF
 		}
-		return true // never wait for readiness
 	})
 	return closed
 }

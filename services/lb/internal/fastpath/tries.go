@@ -39,14 +39,18 @@ type outcome struct {
 func (c *clientConn) tries(r *http.Request, avail []*balancer.Backend, b *balancer.Backend,
 	body requestBody, deadline time.Time) (o outcome) {
 	s := c.s
-	retry := s.cfg.Forward.Retries > 0 && c.req.idempotent()
+	idempotent := c.req.idempotent()
 	bodyDone := !body.streamed // the client's body is all read (or buffered)
 	c.tried = c.tried[:0]
 	for o.tries = 1; ; o.tries++ {
 		o.b = b
 		t := c.try(b, deadline, body)
 		bodyDone = bodyDone || t.bodyDone
-		again := retry && o.tries <= s.cfg.Forward.Retries && time.Now().Before(deadline) && (!body.streamed || !t.bodySent)
+		// A request that may not be sent twice may still go elsewhere when
+		// it was not sent once: its dial failed (a replica starting or
+		// stopping), as nginx and HAProxy retry a connection failure.
+		again := s.cfg.Forward.Retries > 0 && (idempotent || t.unsent) &&
+			o.tries <= s.cfg.Forward.Retries && time.Now().Before(deadline) && (!body.streamed || !t.bodySent)
 		if !bodyDone && (t.bodySent || !again) {
 			// What is left of the client's body is unread: the
 			// connection cannot carry another request.

@@ -24,9 +24,9 @@ func (rt roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 	h := rt.h
 	a := attemptFrom(out.Context())
 	deadline := a.start.Add(h.cfg.RequestTimeout)
-	retry := h.cfg.Retries > 0 && forward.Idempotent(out.Method, out.Header.Get("Idempotency-Key") != "")
+	idempotent := forward.Idempotent(out.Method, out.Header.Get("Idempotency-Key") != "")
 	var body *replayBody
-	if retry && out.Body != nil && out.Body != http.NoBody {
+	if h.cfg.Retries > 0 && out.Body != nil && out.Body != http.NoBody {
 		body = &replayBody{rc: out.Body}
 		out.Body = body
 	}
@@ -47,7 +47,11 @@ func (rt roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 		if !clientGone && !atLimit {
 			h.pool.Observe(b, failed)
 		}
-		if !failed || !retry || a.tries > h.cfg.Retries || !time.Now().Before(deadline) {
+		// A request that may not be sent twice may still go elsewhere when
+		// it was not sent once: its dial failed (a replica starting or
+		// stopping), as nginx and HAProxy retry a connection failure.
+		unsent := atLimit || (err != nil && isDial(err))
+		if !failed || h.cfg.Retries == 0 || !(idempotent || unsent) || a.tries > h.cfg.Retries || !time.Now().Before(deadline) {
 			return resp, err
 		}
 		if resp != nil && !forward.RetryStatus(resp.StatusCode) {

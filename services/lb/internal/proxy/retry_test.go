@@ -124,7 +124,10 @@ func TestRetries(t *testing.T) {
 			get, 502, "a:80", "502 Bad Gateway: backend a:80 failed: "},
 		{"HEAD retried", []func(*http.Request) (*http.Response, error){failWith(refused), ok},
 			func() *http.Request { return httptest.NewRequest(http.MethodHead, "/", nil) }, 200, "a:80 b:80", ""},
-		{"POST not retried", []func(*http.Request) (*http.Response, error){failWith(refused), ok},
+		{"POST whose dial failed retried (nothing was sent)", []func(*http.Request) (*http.Response, error){failWith(refused), ok},
+			func() *http.Request { return httptest.NewRequest(http.MethodPost, "/", strings.NewReader("x")) }, 200, "a:80 b:80", "ok"},
+		{"POST cut off after sending not retried", []func(*http.Request) (*http.Response, error){
+			failWith(&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}), ok},
 			func() *http.Request { return httptest.NewRequest(http.MethodPost, "/", strings.NewReader("x")) }, 502, "a:80", "502 Bad Gateway"},
 		{"DELETE not retried", []func(*http.Request) (*http.Response, error){answer(503, "busy"), ok},
 			func() *http.Request { return httptest.NewRequest(http.MethodDelete, "/", nil) }, 503, "a:80", "busy"},
