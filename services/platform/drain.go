@@ -2,6 +2,14 @@ package platform
 
 import "net/http"
 
+// TrafficHandler is h as the service's traffic server runs it: with a
+// request id, and closing each connection after its answer once the drain
+// has begun. A server of its own (AddServer) that hands requests to
+// net/http gives it this handler, so that both serve alike.
+func (s *Service) TrafficHandler(h http.Handler) http.Handler {
+	return s.closeWhileDraining(WithRequestID(h))
+}
+
 // closeWhileDraining answers every request with Connection: close once the
 // drain has begun, so that clients (a load balancer's keep-alive pool
 // above all) stop sending on their connections during DRAIN_DELAY, and

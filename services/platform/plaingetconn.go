@@ -29,6 +29,12 @@ type PlainGets struct {
 	// a panic ends its connection, not the process. Nil: slog's default.
 	Logger *slog.Logger
 
+	// CloseAfterAnswer, when set and true, makes every answer end its
+	// connection (Connection: close): the service is draining
+	// (Service.Draining, during DRAIN_DELAY), and clients must stop
+	// reusing their connections before the listener closes.
+	CloseAfterAnswer func() bool
+
 	Conns    ConnSet
 	Draining atomic.Bool
 }
@@ -43,6 +49,7 @@ type PlainGetConn struct {
 	nc      net.Conn
 	handoff *HandoffListener
 	idle    atomic.Bool // waiting for a next request
+	drained bool        // the server was draining when this request came
 
 	buf        []byte // buf[start:end] is read and not yet answered
 	start, end int
@@ -64,8 +71,15 @@ func (p *PlainGets) Handle(nc net.Conn, handoff *HandoffListener) {
 }
 
 // Closing reports whether the answer must end the connection (and say
-// Connection: close): the client asked, or the server is draining.
-func (c *PlainGetConn) Closing() bool { return c.Req.Closing || c.p.Draining.Load() }
+// Connection: close): the client asked, or the server or its service was
+// draining when the request came (decided once, so that an answer that
+// said keep-alive is never followed by a close).
+func (c *PlainGetConn) Closing() bool { return c.Req.Closing || c.drained }
+
+// draining reports whether the server or its service is draining.
+func (p *PlainGets) draining() bool {
+	return p.Draining.Load() || (p.CloseAfterAnswer != nil && p.CloseAfterAnswer())
+}
 
 // Write writes an answer (or the part of it in b); after a failed write,
 // the connection ends once the answer is over.
@@ -105,6 +119,7 @@ func (c *PlainGetConn) serve() {
 		if err != nil {
 			return
 		}
+		c.drained = c.p.draining()
 		if ok && ParsePlainGet(c.buf[c.start:c.start+n], &c.Req) && c.p.Answer(c) {
 			c.start += n
 			if c.start == c.end {

@@ -6,8 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -89,4 +91,48 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// While the service drains (CloseAfterAnswer), an answer closes its
+// connection: Answer is told so (Closing) and the loop ends after it, even
+// though the client asked to keep the connection alive.
+func TestPlainGetsCloseAfterAnswerWhileServiceDrains(t *testing.T) {
+	var draining atomic.Bool
+	p := plainGets(func(c *PlainGetConn) bool {
+		if c.Closing() {
+			c.Write([]byte("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"))
+		} else {
+			c.Write([]byte("HTTP/1.1 204 No Content\r\n\r\n"))
+		}
+		return true
+	}, io.Discard)
+	p.CloseAfterAnswer = draining.Load
+	client, server := net.Pipe()
+	defer client.Close()
+	l := NewHandoffListener(&net.TCPAddr{})
+	defer l.Close()
+	done := make(chan struct{})
+	go func() { defer close(done); p.Handle(server, l) }()
+	br := bufio.NewReader(client)
+	read := func() bool {
+		t.Helper()
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Close // Connection: close
+	}
+	go io.WriteString(client, "GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
+	if read() {
+		t.Fatalf("before the drain: Connection: close, want the connection kept")
+	}
+	draining.Store(true)
+	go io.WriteString(client, "GET /b HTTP/1.1\r\nHost: a\r\n\r\n")
+	if !read() {
+		t.Fatalf("while the service drains: the connection kept, want Connection: close")
+	}
+	<-done // the loop ended the connection after that answer
+	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		t.Fatalf("after the answer: %q %v, want the end of the connection", rest, err)
+	}
 }

@@ -161,7 +161,7 @@ func (s *Service) Run(ctx context.Context, handler http.Handler) error {
 	}
 	errorLog := slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)
 	traffic := &http.Server{
-		Handler:           s.closeWhileDraining(WithRequestID(handler)),
+		Handler:           s.TrafficHandler(handler),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    64 << 10,

@@ -36,7 +36,8 @@ func serve(ctx context.Context, svc *platform.Service, cfg config, handler http.
 		Users:           h,
 		Instance:        cfg.instance,
 		Route:           svc.HTTP.Route(hitpath.Route),
-		Fallback:        platform.WithRequestID(handler),
+		Fallback:        svc.TrafficHandler(handler),
+		Draining:        svc.Draining,
 		Logger:          svc.Logger,
 		ShutdownTimeout: cfg.base.ShutdownTimeout,
 	}))

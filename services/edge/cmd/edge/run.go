@@ -91,7 +91,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	svc.AddServer("hit path", ln, hitpath.New(hitpath.Config{
 		Cache:           cache,
 		Route:           svc.HTTP.Route("/"),
-		Fallback:        platform.WithRequestID(mux),
+		Fallback:        svc.TrafficHandler(mux),
+		Draining:        svc.Draining,
 		Logger:          svc.Logger,
 		ShutdownTimeout: base.ShutdownTimeout,
 	}))

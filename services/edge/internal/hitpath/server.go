@@ -41,6 +41,10 @@ type Config struct {
 	// Fallback serves the connections handed over: the edge's handler
 	// under the platform's middleware, as the platform would serve it.
 	Fallback http.Handler
+	// Draining reports that the service is draining (svc.Draining, during
+	// DRAIN_DELAY): every answer then closes its connection, so clients
+	// stop reusing them before the listener closes. Nil: never.
+	Draining func() bool
 	Logger   *slog.Logger
 
 	HeaderTimeout   time.Duration // a request head must arrive within this (5 s, as the platform's server)
@@ -77,6 +81,7 @@ func New(cfg Config) *Server {
 		logRequests: cfg.Route != nil && cfg.Route.Logs(context.Background()),
 	}
 	s.conns.Answer = s.answer
+	s.conns.CloseAfterAnswer = cfg.Draining
 	s.conns.HeaderTimeout, s.conns.IdleTimeout, s.conns.Logger = cfg.HeaderTimeout, cfg.IdleTimeout, cfg.Logger
 	return s
 }

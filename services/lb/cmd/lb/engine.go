@@ -65,7 +65,7 @@ func (ls *listeners) addEngine(engine string, pool forward.Pool, policy balancer
 		ConnectTimeout:  connectTimeout,
 		Logger:          svc.Logger,
 		Route:           svc.HTTP.Route("/"),
-		Fallback:        platform.WithRequestID(traffic),
+		Fallback:        svc.TrafficHandler(traffic),
 		ShutdownTimeout: svc.Base.ShutdownTimeout,
 	})
 	svc.Logger.Info("LB_ENGINE=fast: the fast path serves LISTEN_ADDR", "addr", ln.Addr().String())
