@@ -67,3 +67,7 @@ func Slot(key string) int {
 	}
 	return int(crc) % clusterSlots
 }
+
+// ClusterName is the name a logical key has on a cluster (for tests and
+// tools that look for a key's node).
+func ClusterName(key string) string { return clusterKey(bucketOf(key), key) }
