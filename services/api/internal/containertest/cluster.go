@@ -49,7 +49,10 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 				network.WithNetwork([]string{fmt.Sprintf("redis-%d", i)}, nw),
 				testcontainers.WithCmd("redis-server", "--cluster-enabled", "yes",
 					"--cluster-node-timeout", fmt.Sprint(ClusterNodeTimeout.Milliseconds()),
-					"--appendonly", "no", "--save", ""),
+					"--appendonly", "no", "--save", "",
+					// Sync a replica at once, not after the default 5 s
+					// wait for more replicas to share the transfer.
+					"--repl-diskless-sync-delay", "0"),
 				testcontainers.WithWaitStrategyAndDeadline(2*time.Minute,
 					wait.ForLog("Ready to accept connections").WithStartupTimeout(2*time.Minute)))
 			rc.Nodes[i], errs[i] = ctr, err
@@ -70,7 +73,30 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	create := append([]string{"redis-cli", "--cluster", "create"}, rc.Addrs...)
 	rc.exec(t, 0, append(create, "--cluster-replicas", "1", "--cluster-yes")...)
 	rc.awaitOK(t)
+	rc.awaitReplicas(t)
 	return rc
+}
+
+// awaitReplicas polls until every replica has synced with its primary: a
+// replica that never has is not allowed to take over ("disconnected from
+// master for longer than allowed"), so a failover test must not start
+// before.
+func (rc *RedisCluster) awaitReplicas(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for i := range rc.Nodes {
+		for {
+			info := rc.exec(t, i, "redis-cli", "info", "replication")
+			if strings.Contains(info, "master_link_status:up") ||
+				(strings.Contains(info, "role:master") && strings.Contains(info, "state=online")) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d: replication not up after a minute: %s", i, info)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 }
 
 // exec runs a command in node i and returns its output; fails the test on
