@@ -82,10 +82,12 @@ func primaryKilled(t *testing.T, strategy string) {
 	containertest.Docker(t, "kill", rc.Node(t, victim))
 	promoted := awaitServed(t, rc, hot, victim)
 	failover := time.Since(killed)
+	t.Logf("%s: primary %s killed under load; its slots served by %s after %v (cluster-node-timeout %v)",
+		strategy, victim, promoted, failover.Round(time.Millisecond), containertest.ClusterNodeTimeout)
+	awaitSlotMap(t, probe, hot, promoted)
 	probeUser := coldUserOn(t, probe, promoted, 20)
 	cacheBack := awaitHit(t, apis, probeUser).Sub(killed)
-	t.Logf("%s: primary %s killed under load; its slots served by %s after %v; a repeated read hit the cache again after %v (cluster-node-timeout %v)",
-		strategy, victim, promoted, failover.Round(time.Millisecond), cacheBack.Round(time.Millisecond), containertest.ClusterNodeTimeout)
+	t.Logf("%s: a repeated read hit the cache again %v after the kill", strategy, cacheBack.Round(time.Millisecond))
 	l.phase(t, "after failover", 1500*time.Millisecond)
 	l.stop()
 
@@ -247,6 +249,18 @@ func awaitServed(t *testing.T, rc *containertest.RedisCluster, key, dead string)
 	nodesOut, err := nodes[0].ClusterNodes(ctx).Result()
 	t.Fatalf("the slot of %s was not served again within 60 s (last answers %v); cluster nodes (%v):\n%s", key, errs, err, nodesOut)
 	return ""
+}
+
+// awaitSlotMap polls until the probe client, too, names node as key's
+// primary (its slot map reloads in the background).
+func awaitSlotMap(t *testing.T, probe *redis.ClusterClient, key, node string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if primaryOf(t, probe, key) == node {
+			return
+		}
+	}
+	t.Fatalf("the client's slot map never named %s as the primary of %s", node, key)
 }
 
 // coldUserOn finds a seed user from `from` on whose keys node serves (the
