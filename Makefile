@@ -30,6 +30,12 @@ endif
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 export TESTCONTAINERS_HOST_OVERRIDE ?= localhost
 
+# REDIS=cluster runs the cache on a Redis Cluster (3 primaries, 3 replicas)
+# instead of one Redis: deploy/redis-cluster/docker-compose.yml on top.
+ifeq ($(REDIS),cluster)
+export COMPOSE_FILE := docker-compose.yml:deploy/redis-cluster/docker-compose.yml
+endif
+
 # GRAFANA=1 adds Grafana (a registry is needed for its image).
 ifeq ($(GRAFANA),1)
 COMPOSE_PROFILES_FLAG := --profile grafana

@@ -32,8 +32,10 @@ import (
 type deps struct {
 	shardDSNs []string
 	redisURL  string
-	postgres  testcontainers.Container
-	redis     testcontainers.Container
+	// redisCluster, when set, is REDIS_CLUSTER_ADDRS instead of REDIS_URL.
+	redisCluster string
+	postgres     testcontainers.Container
+	redis        testcontainers.Container
 }
 
 // startDeps starts one PostgreSQL with databases shard0..shard2 and one Redis.
@@ -348,6 +350,9 @@ func startReplicas(t *testing.T, d deps, extra map[string]string) []*platformtes
 			"INSTANCE_ID": fmt.Sprintf("api-%d", i), "REDIS_URL": d.redisURL,
 			"SHARD_DSNS": strings.Join(d.shardDSNs, ","), "SEED_USERS": "100",
 		}
+		if d.redisCluster != "" {
+			env["REDIS_CLUSTER_ADDRS"] = d.redisCluster
+		}
 		for k, v := range extra {
 			env[k] = v
 		}
@@ -359,10 +364,16 @@ func startReplicas(t *testing.T, d deps, extra map[string]string) []*platformtes
 // The stampede counted where it costs: at the database, by
 // pg_stat_statements, which counts every execution of every statement.
 func TestAPIStampedeCostsOneShardRead(t *testing.T) {
+	stampede(t, func(d *deps) { d.redisURL = containertest.StartRedis(t).URL })
+}
+
+// stampede is the stampede test over the Redis that withRedis starts and
+// names in d (one server, or a cluster).
+func stampede(t *testing.T, withRedis func(d *deps)) {
 	pg := containertest.StartPostgres(t, "shard0", "-c", "shared_preload_libraries=pg_stat_statements")
 	pg.CreateDatabases(t, "shard1", "shard2")
-	rd := containertest.StartRedis(t)
-	d := deps{shardDSNs: []string{pg.DSN("shard0"), pg.DSN("shard1"), pg.DSN("shard2")}, redisURL: rd.URL}
+	d := deps{shardDSNs: []string{pg.DSN("shard0"), pg.DSN("shard1"), pg.DSN("shard2")}}
+	withRedis(&d)
 	stats := containertest.Connect(t, pg.DSN("postgres"))
 	defer stats.Close(context.Background())
 	if _, err := stats.Exec(context.Background(), "CREATE EXTENSION pg_stat_statements"); err != nil {
@@ -428,56 +439,59 @@ func TestAPIStampedeCostsOneShardRead(t *testing.T) {
 // fills the cache after its invalidation must lose, on every replica.
 func TestAPINoStaleReadAfterAcknowledgedWrite(t *testing.T) {
 	for _, strategy := range []string{"cache-aside", "write-through"} {
-		t.Run(strategy, func(t *testing.T) {
-			d := startDeps(t)
-			// A short TTL makes misses, and so fills racing with writes, frequent.
-			apis := startReplicas(t, d, map[string]string{"CACHE_STRATEGY": strategy, "CACHE_TTL": "1s"})
-			var acked atomic.Int64 // the highest version whose PUT was answered
-			stop := make(chan struct{})
-			var stale atomic.Int64
-			var reads atomic.Int64
-			var wg sync.WaitGroup
-			for r := 0; r < 4; r++ {
-				wg.Go(func() {
-					for i := 0; ; i++ {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						floor := acked.Load()
-						resp, err := http.Get(apis[(r+i)%2].URL + "/users/9")
-						if err != nil {
-							continue
-						}
-						var u struct{ Name string }
-						json.NewDecoder(resp.Body).Decode(&u)
-						resp.Body.Close()
-						n, _ := strconv.ParseInt(strings.TrimPrefix(u.Name, "v"), 10, 64)
-						reads.Add(1)
-						if n < floor {
-							stale.Add(1)
-							t.Errorf("read v%d after v%d was acknowledged", n, floor)
-						}
-					}
-				})
-			}
-			deadline := time.Now().Add(3 * time.Second)
-			for v := int64(1); time.Now().Before(deadline); v++ {
-				resp, body := do(t, http.MethodPut, apis[v%2].URL+"/users/9", fmt.Sprintf(`{"name":"v%d"}`, v))
-				if resp.StatusCode >= 300 {
-					t.Fatalf("PUT v%d: %d %s", v, resp.StatusCode, body)
+		t.Run(strategy, func(t *testing.T) { noStaleRead(t, startDeps(t), strategy) })
+	}
+}
+
+// noStaleRead is the no-stale-read test of one strategy over the
+// dependencies d (one Redis, or a cluster).
+func noStaleRead(t *testing.T, d deps, strategy string) {
+	// A short TTL makes misses, and so fills racing with writes, frequent.
+	apis := startReplicas(t, d, map[string]string{"CACHE_STRATEGY": strategy, "CACHE_TTL": "1s"})
+	var acked atomic.Int64 // the highest version whose PUT was answered
+	stop := make(chan struct{})
+	var stale atomic.Int64
+	var reads atomic.Int64
+	var wg sync.WaitGroup
+	for r := 0; r < 4; r++ {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
 				}
-				acked.Store(v)
+				floor := acked.Load()
+				resp, err := http.Get(apis[(r+i)%2].URL + "/users/9")
+				if err != nil {
+					continue
+				}
+				var u struct{ Name string }
+				json.NewDecoder(resp.Body).Decode(&u)
+				resp.Body.Close()
+				n, _ := strconv.ParseInt(strings.TrimPrefix(u.Name, "v"), 10, 64)
+				reads.Add(1)
+				if n < floor {
+					stale.Add(1)
+					t.Errorf("read v%d after v%d was acknowledged", n, floor)
+				}
 			}
-			close(stop)
-			wg.Wait()
-			if reads.Load() < 100 {
-				t.Fatalf("only %d reads ran", reads.Load())
-			}
-			t.Logf("%s: %d writes, %d reads, %d stale", strategy, acked.Load(), reads.Load(), stale.Load())
 		})
 	}
+	deadline := time.Now().Add(3 * time.Second)
+	for v := int64(1); time.Now().Before(deadline); v++ {
+		resp, body := do(t, http.MethodPut, apis[v%2].URL+"/users/9", fmt.Sprintf(`{"name":"v%d"}`, v))
+		if resp.StatusCode >= 300 {
+			t.Fatalf("PUT v%d: %d %s", v, resp.StatusCode, body)
+		}
+		acked.Store(v)
+	}
+	close(stop)
+	wg.Wait()
+	if reads.Load() < 100 {
+		t.Fatalf("only %d reads ran", reads.Load())
+	}
+	t.Logf("%s: %d writes, %d reads, %d stale", strategy, acked.Load(), reads.Load(), stale.Load())
 }
 
 // The same guarantee when Redis fails under the load: frozen (docker pause:

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"scalelab/services/api/internal/breaker"
 	"scalelab/services/api/internal/cache"
@@ -27,7 +26,7 @@ import (
 type config struct {
 	base         platform.Base
 	instance     string
-	redisURL     string
+	redis        redisConfig
 	shardDSNs    []string
 	cacheTTL     time.Duration
 	redisTimeout time.Duration
@@ -58,7 +57,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
 		base:         platform.LoadBase(env, ":8080"),
 		instance:     env.InstanceID(),
-		redisURL:     env.Required("REDIS_URL"),
+		redis:        loadRedisConfig(env),
 		shardDSNs:    platform.SplitList(env.Required("SHARD_DSNS")),
 		cacheTTL:     env.Duration("CACHE_TTL", 5*time.Minute, time.Second, 7*24*time.Hour),
 		redisTimeout: env.Duration("REDIS_TIMEOUT", 250*time.Millisecond, time.Millisecond, 10*time.Second),
@@ -260,23 +259,6 @@ func retry(ctx context.Context, svc *platform.Service, done string, step func(co
 		case <-time.After(min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second)):
 		}
 	}
-}
-
-// newRedis is the client of the cache and the sessions: every call bounded
-// by REDIS_TIMEOUT and never retried.
-func newRedis(cfg config) (*redis.Client, error) {
-	opts, err := redis.ParseURL(cfg.redisURL)
-	if err != nil {
-		return nil, fmt.Errorf("invalid configuration: REDIS_URL: %v", err)
-	}
-	opts.DialTimeout = cfg.redisTimeout * 4
-	opts.ReadTimeout = cfg.redisTimeout
-	opts.WriteTimeout = cfg.redisTimeout
-	opts.MaxRetries = 0 // a retry doubles the latency a dead Redis costs
-	// A few connections opened ahead: a burst on a cold replica must not
-	// spend its short REDIS_TIMEOUT dialling (and open the breaker for it).
-	opts.MinIdleConns = 4
-	return redis.NewClient(opts), nil
 }
 
 // redisBreaker opens after consecutive Redis failures: for a cooldown the

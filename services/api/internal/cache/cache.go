@@ -29,9 +29,35 @@
 // Every call has a short deadline: a slow cache must cost a little latency,
 // never the request.
 //
-// The trust key lives outside the users' hash tags, so the scripts that
-// check it touch two slots: this is for one Redis (or a primary with
-// replicas), not Redis Cluster, which would need a trust key per slot.
+// # One Redis or a Redis Cluster
+//
+// Over one Redis the keys are named as the callers name them: a user's
+// value, lease and version share the hash tag `{user:ID}`, and the trust
+// of shard N is `cache:trust:N[:mapV]`. A script that checks the trust
+// then touches two slots, which Redis Cluster refuses; so over a cluster
+// (New given a *redis.ClusterClient) every key gets a bucket tag in front,
+// `{cB}`, where B is one of 16 buckets picked by the key's own slot, and a
+// shard's trust is kept once per bucket (`{cB}cache:trust:N:mapV`). A user's
+// keys and the trust they are checked against then share a slot (slots.go).
+//
+// Why buckets of the user rather than a tag per shard (`{s3}`): a user's
+// shard changes under resharding, and the cached copy is valid across the
+// flip only because its name does not depend on the map (a replica still on
+// the old map and one on the new read and invalidate the same key; see
+// docs/sharding.md). The bucket depends on the user id alone, so the key
+// names, like the single-Redis ones, never change with the map; and a tag
+// per shard would put all of a shard's users on one primary. The price is a
+// trust key per bucket: the fence renews 16 keys per shard instead of one,
+// in one pipeline.
+//
+// A cluster adds a failure one Redis does not have: a primary acknowledges
+// a write, dies before its replica has it, and the replica is promoted
+// without it. For a fill that costs a miss; for an invalidation it would
+// bring a stale value back. So over a cluster an invalidation (and
+// write-through's set) counts as done only once a replica has it too
+// (WAIT), or when the primary has no replica that could be promoted; else
+// it fails, and the write takes the outbox path like any failed
+// invalidation (durable.go).
 package cache
 
 import (
@@ -58,7 +84,8 @@ func TrustKey(shard int) string { return "cache:trust:" + strconv.Itoa(shard) }
 
 // Cache wraps a Redis client with a per-call timeout.
 type Cache struct {
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
+	cluster  *redis.ClusterClient // nil over one Redis
 	reads    *redis.AutoPipeliner // the hit path's MGETs, shared round trips
 	timeout  time.Duration
 	leaseTTL time.Duration
@@ -76,7 +103,11 @@ type Cache struct {
 // callers' contexts once queued, so each caller waits for its answer with
 // its own deadline (see pipelined) and leaves at the timeout like any
 // other call: a frozen Redis costs it the timeout, never more.
-func New(rdb *redis.Client, timeout, leaseTTL time.Duration) (*Cache, error) {
+//
+// rdb is a *redis.Client (one Redis) or a *redis.ClusterClient (a Redis
+// Cluster: keys are then named per bucket, see the package doc). Both have
+// the pipeliner; on a cluster it routes each MGET by its slot.
+func New(rdb redis.UniversalClient, timeout, leaseTTL time.Duration) (*Cache, error) {
 	reads, err := rdb.AsyncAutoPipelineWithOptions(&redis.AutoPipelineOptions{
 		MaxBatchSize:         200,
 		MaxConcurrentBatches: 1,
@@ -88,7 +119,8 @@ func New(rdb *redis.Client, timeout, leaseTTL time.Duration) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis autopipeliner: %w", err)
 	}
-	return &Cache{rdb: rdb, reads: reads, timeout: timeout, leaseTTL: leaseTTL}, nil
+	cluster, _ := rdb.(*redis.ClusterClient)
+	return &Cache{rdb: rdb, cluster: cluster, reads: reads, timeout: timeout, leaseTTL: leaseTTL}, nil
 }
 
 // Close stops the pipeliner (the client is its owner's to close).
@@ -118,6 +150,7 @@ func versionKey(key string) string { return key + ":v" }
 // Get returns the cached value, ErrMiss, ErrUntrusted, or the Redis error.
 // The value and the trust come in one MGET, so they are read at one instant.
 func (c *Cache) Get(ctx context.Context, trustKey, key string) ([]byte, error) {
+	trustKey, key = c.names(trustKey, key)
 	vals, err := c.pipelined(ctx, trustKey, key)
 	switch {
 	case err != nil:
@@ -135,32 +168,52 @@ func (c *Cache) Get(ctx context.Context, trustKey, key string) ([]byte, error) {
 // is not cached or its trust key (trustKeys[i]) is absent. Each trust key
 // is asked for once, however many of the keys share it.
 func (c *Cache) MGet(ctx context.Context, keys, trustKeys []string) ([][]byte, error) {
+	if c.cluster != nil {
+		return c.mgetCluster(ctx, keys, trustKeys)
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	ask := append([]string(nil), keys...)
-	at := map[string]int{} // trust key -> its index in ask
-	for _, tk := range trustKeys {
-		if _, ok := at[tk]; !ok {
-			at[tk] = len(ask)
-			ask = append(ask, tk)
-		}
-	}
+	ask, at := mgetArgs(keys, trustKeys)
 	vals, err := c.rdb.MGet(ctx, ask...).Result()
 	if err != nil {
 		return nil, err
 	}
-	out := make([][]byte, len(keys))
-	for i := range keys {
-		if s, ok := vals[i].(string); ok && vals[at[trustKeys[i]]] != nil {
+	return mgetPick(vals, len(keys), at), nil
+}
+
+// mgetArgs lists what one MGET of keys asks for: the keys, then each trust
+// key once; at[i] is where the trust key of keys[i] is in the answer.
+func mgetArgs(keys, trustKeys []string) (ask []string, at []int) {
+	ask = append([]string(nil), keys...)
+	seen := map[string]int{} // trust key -> its index in ask
+	at = make([]int, len(keys))
+	for i, tk := range trustKeys {
+		j, ok := seen[tk]
+		if !ok {
+			j = len(ask)
+			seen[tk] = j
+			ask = append(ask, tk)
+		}
+		at[i] = j
+	}
+	return ask, at
+}
+
+// mgetPick takes the n values out of an MGET's answer whose trust is there.
+func mgetPick(vals []any, n int, at []int) [][]byte {
+	out := make([][]byte, n)
+	for i := range n {
+		if s, ok := vals[i].(string); ok && vals[at[i]] != nil {
 			out[i] = []byte(s)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // Peek returns the cached value (nil when absent) and whether a fill lease
 // is held on key, read at one instant; ErrUntrusted as Get.
 func (c *Cache) Peek(ctx context.Context, trustKey, key string) (value []byte, leased bool, err error) {
+	trustKey, key = c.names(trustKey, key)
 	vals, err := c.pipelined(ctx, trustKey, key, leaseKey(key))
 	switch {
 	case err != nil:
@@ -180,6 +233,9 @@ func (c *Cache) Peek(ctx context.Context, trustKey, key string) (value []byte, l
 func (c *Cache) Trust(ctx context.Context, trustKey string, until time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	if c.cluster != nil {
+		return c.trustCluster(ctx, trustKey, until)
+	}
 	return c.rdb.Do(ctx, "SET", trustKey, "1", "PXAT", until.UnixMilli()).Err()
 }
 
@@ -191,7 +247,7 @@ func (c *Cache) Lease(ctx context.Context, key string) (token string, ok bool, e
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	token = hex.EncodeToString(b[:])
-	ok, err = c.rdb.SetNX(ctx, leaseKey(key), token, c.leaseTTL).Result()
+	ok, err = c.rdb.SetNX(ctx, leaseKey(c.name(key)), token, c.leaseTTL).Result()
 	return token, ok, err
 }
 
@@ -214,6 +270,7 @@ return 1`)
 func (c *Cache) Fill(ctx context.Context, trustKey, key, token string, version int64, value []byte, ttl time.Duration) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	trustKey, key = c.names(trustKey, key)
 	n, err := fillScript.Run(ctx, c.rdb, []string{key, leaseKey(key), versionKey(key), trustKey},
 		token, version, value, ttl.Milliseconds()).Int()
 	return n == 1, err
@@ -223,7 +280,7 @@ func (c *Cache) Fill(ctx context.Context, trustKey, key, token string, version i
 func (c *Cache) Release(ctx context.Context, key, token string) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	return releaseScript.Run(ctx, c.rdb, []string{leaseKey(key)}, token).Err()
+	return releaseScript.Run(ctx, c.rdb, []string{leaseKey(c.name(key))}, token).Err()
 }
 
 var releaseScript = redis.NewScript(`
@@ -235,6 +292,10 @@ return 0`)
 func (c *Cache) Invalidate(ctx context.Context, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	if c.cluster != nil {
+		key = c.name(key)
+		return c.durably(ctx, key, func(p redis.Pipeliner) { p.Del(ctx, key, leaseKey(key)) })
+	}
 	return c.rdb.Del(ctx, key, leaseKey(key)).Err()
 }
 
@@ -253,6 +314,9 @@ return 1`)
 func (c *Cache) SetVersioned(ctx context.Context, key string, version int64, value []byte, ttl time.Duration) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	if c.cluster != nil {
+		return c.setVersionedCluster(ctx, c.name(key), version, value, ttl)
+	}
 	n, err := setVersionedScript.Run(ctx, c.rdb, []string{key, leaseKey(key), versionKey(key)},
 		version, value, ttl.Milliseconds()).Int()
 	return n == 1, err

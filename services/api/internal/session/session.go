@@ -78,14 +78,14 @@ type Session struct {
 
 // Store keeps sessions in Redis under "session:<id>".
 type Store struct {
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	ttl     time.Duration
 	timeout time.Duration
 }
 
 // New returns a store over rdb whose sessions live ttl after their last use
 // and whose calls give up after timeout. ttl must be positive.
-func New(rdb *redis.Client, ttl, timeout time.Duration) *Store {
+func New(rdb redis.UniversalClient, ttl, timeout time.Duration) *Store {
 	if ttl <= 0 {
 		panic("session: New with a non-positive ttl")
 	}
