@@ -114,6 +114,11 @@ test: images ## every test: `make unit`, then the `containers`-tagged ones (test
 test-tour: images ## only TestTour (make test runs it too): walk the README's "Try it" commands on a test stack and hold each to what the README says (~3 min)
 	flock /tmp/scalelab-stack.lock go test -count=1 -v -tags containers -timeout 20m -run TestTour ./tests/stack
 
+.PHONY: test-redis-failover
+test-redis-failover: ## a Redis Cluster primary killed under the api's load (not in make test: see docs/redis-cluster.md; ~2 min)
+	cd services/api && POSTGRES_IMAGE=$(POSTGRES_IMAGE) REDIS_IMAGE=$(REDIS_IMAGE) TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=localhost \
+		go test -count=1 -v -tags 'containers redisfailover' -timeout 15m -run TestAPIClusterPrimaryKilledUnderLoad ./cmd/api
+
 .PHONY: bench-api
 bench-api: images ## measure the api against Redis and PostgreSQL directly: hit, miss, stampede, hit ratio (~1 min)
 	go run ./loadtest/cmd/benchapi
