@@ -15,16 +15,29 @@ import (
 	"scalelab/services/platform"
 )
 
-// FreeAddr returns a loopback address with a port that was free a moment ago.
+// FreeAddr returns a loopback address with a port that was free a moment ago
+// and that no earlier call of this process returned: the kernel may hand
+// the same free port to two binds in a row, and a service given it as both
+// LISTEN_ADDR and ADMIN_ADDR cannot start.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatalf("free port: 100 tries gave only ports already handed out")
+	return ""
 }
+
+// handedOut holds every address FreeAddr returned in this process.
+var handedOut sync.Map
 
 // Running is a service started by Start.
 type Running struct {
