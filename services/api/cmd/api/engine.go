@@ -12,12 +12,10 @@ import (
 )
 
 // loadEngine reads API_ENGINE: what serves LISTEN_ADDR. The default is
-// net/http: with the hit path, a frozen Redis once made the shards time out
-// (the faster readers all fall to the shards at once), which net/http's
-// slower readers have not; the hit path becomes the default once the
-// bypass to the shards is admitted by the pools' size.
+// the hit path: a read costs about half the CPU of net/http's (see
+// docs/benchmarks.md). net/http alone stays one variable away, to compare.
 func loadEngine(env *platform.Env) string {
-	engine := env.String("API_ENGINE", "std")
+	engine := env.String("API_ENGINE", "fast")
 	if engine != "fast" && engine != "std" {
 		env.Fail("API_ENGINE", fmt.Errorf("%q: want fast (GET /users/{id} answered by internal/hitpath, the rest by net/http) or std (net/http for everything)", engine))
 	}

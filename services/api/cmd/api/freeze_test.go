@@ -32,6 +32,7 @@ type freezeLoad struct {
 	mu                    sync.Mutex
 	firstFailures         []string
 	offset                int // user u is id offset+u
+	began                 time.Time
 }
 
 func (l *freezeLoad) timed(t *testing.T, req *http.Request) (*http.Response, []byte, bool) {
@@ -60,7 +61,8 @@ func (l *freezeLoad) timed(t *testing.T, req *http.Request) (*http.Response, []b
 		if err == nil {
 			msg = fmt.Sprintf("%d %s", resp.StatusCode, body)
 		}
-		l.firstFailures = append(l.firstFailures, fmt.Sprintf("%s %s after %v: %s", req.Method, req.URL.Path, took.Round(time.Millisecond), msg))
+		l.firstFailures = append(l.firstFailures, fmt.Sprintf("%s %s sent at +%v, failed after %v: %s", req.Method, req.URL.Path,
+			start.Sub(l.began).Round(time.Millisecond), took.Round(time.Millisecond), msg))
 	}
 	return nil, nil, false
 }
@@ -93,6 +95,7 @@ func (l *freezeLoad) reader(t *testing.T, stop <-chan struct{}, base string, use
 // Redis (docker(verb): pause, unpause) for 5 s three times.
 func (l *freezeLoad) freezeThrice(t *testing.T, base func(i int) string, docker func(verb string)) {
 	users := len(l.acked)
+	l.began = time.Now()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for u := 1; u <= users; u++ {

@@ -241,6 +241,14 @@ func prepare(ctx context.Context, svc *platform.Service, st *store.Store, follow
 		}
 		return st.Seed(ctx, seed)
 	})
+	// Ready with warm connections: see store.WarmPools. A server that
+	// refuses them (max_connections) costs speed, not service: say so
+	// and go on.
+	warmCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := st.WarmPools(warmCtx); err != nil && ctx.Err() == nil {
+		svc.Logger.Warn("shard connections not all warmed; they are dialled when needed", "err", err)
+	}
 	return ctx.Err() == nil
 }
 

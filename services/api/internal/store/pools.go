@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 
@@ -55,20 +56,56 @@ func (s *Store) Warm(ctx context.Context, dsns []string, n int) error {
 		if !fresh {
 			continue // in use by the current map: its connections are open
 		}
-		held := make([]*pgxpool.Conn, 0, n)
-		for range min(n, int(p.Config().MaxConns)) {
-			c, err := p.Acquire(ctx)
-			if err != nil {
-				errs = append(errs, err)
-				break
-			}
-			held = append(held, c)
-		}
-		for _, c := range held {
-			c.Release()
+		errs = append(errs, holdAll(ctx, p, n, nil))
+	}
+	return errors.Join(errs...)
+}
+
+// WarmPools opens every connection of each shard pool of the current map
+// and runs the user read once on each, before the replica calls itself
+// ready. A new server process costs its first query dearly (it loads the
+// catalog entries and plans the statement), and a replica that has just
+// started may be hit by every read at once: when Redis stalls right after
+// a deploy, the shards took each replica's reads on fresh connections and
+// a few missed DB_TIMEOUT while the servers were busy starting them.
+func (s *Store) WarmPools(ctx context.Context) error {
+	var errs []error
+	for i, p := range s.View().pools {
+		err := holdAll(ctx, p, int(p.Config().MaxConns), func(c *pgxpool.Conn) error {
+			var n nullUser
+			var minVersion, seq int64
+			return c.QueryRow(ctx, getSQL, int64(0)).Scan(append([]any{&minVersion, &seq}, n.dest()...)...)
+		})
+		if err != nil {
+			errs = append(errs, &ShardError{Shard: i, Err: fmt.Errorf("warm its connections: %w", err)})
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// holdAll acquires n connections of p (at most its size) and holds them
+// all at once, so that n are open, running each, if not nil, on every one;
+// then it gives them back to the pool, idle.
+func holdAll(ctx context.Context, p *pgxpool.Pool, n int, each func(*pgxpool.Conn) error) error {
+	held := make([]*pgxpool.Conn, 0, n)
+	defer func() {
+		for _, c := range held {
+			c.Release()
+		}
+	}()
+	for range min(n, int(p.Config().MaxConns)) {
+		c, err := p.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		held = append(held, c)
+		if each != nil {
+			if err := each(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // idlePool returns the pool of dsn, opening it if need be, and whether the
