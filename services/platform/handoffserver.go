@@ -13,15 +13,16 @@ import (
 // HandoffServer runs a server of the project's own that answers some
 // requests on the connection (Handle) and hands the others, with the bytes
 // already read, to net/http serving Fallback through a HandoffListener:
-// the lb's fast path and the hit paths (PlainGets). Both halves drain together,
-// as the platform's servers do: when the listener closes, Draining turns
-// true, the handed-over connections get net/http's Shutdown and the own
-// ones close as they turn idle (Conns); after ShutdownTimeout both close.
+// the lb's fast path and the hit paths (PlainGets). Both halves drain
+// together, as the platform's servers do: when the listener closes,
+// Stopping turns true, the handed-over connections get net/http's Shutdown
+// and the own ones close as they turn idle (Conns); after ShutdownTimeout
+// both close.
 type HandoffServer struct {
 	Handle   func(nc net.Conn, handoff *HandoffListener)
 	Fallback http.Handler
 	Conns    *ConnSet     // the own connections, registered by Handle
-	Draining *atomic.Bool // set once draining begins; Handle reads it
+	Stopping *atomic.Bool // set once the listener has closed; Handle reads it
 
 	Limits                        // the handed-over server's
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT
@@ -42,7 +43,7 @@ func (h *HandoffServer) Serve(ctx context.Context, ln net.Listener) error {
 	var drainOnce sync.Once
 	fallbackDone := make(chan struct{})
 	startDrain := func() {
-		h.Draining.Store(true)
+		h.Stopping.Store(true)
 		go func() {
 			defer close(fallbackDone)
 			sctx, cancel := context.WithTimeout(context.Background(), h.ShutdownTimeout)

@@ -79,7 +79,7 @@ func (p *PlainGets) Serve(ctx context.Context, ln net.Listener) error {
 		Handle:          p.Handle,
 		Fallback:        p.Fallback,
 		Conns:           &p.conns,
-		Draining:        &p.stopping,
+		Stopping:        &p.stopping,
 		Limits:          p.Limits,
 		ShutdownTimeout: p.ShutdownTimeout,
 		Logger:          p.Logger,

@@ -35,9 +35,10 @@ import (
 const Route = "GET /users/{id}"
 
 // Config is what the hit path needs: the users handler and the instance it
-// answers as, and what every hit path is told by its service
-// (platform.PlainGetsConfig, whose fields these are: callers name them
-// here, so New hands them over one by one).
+// answers as, and what every hit path is told by its service. The latter
+// are platform.PlainGetsConfig's fields, spelled out here rather than
+// embedded because cmd/api names them in its Config literal; New hands
+// them over.
 type Config struct {
 	Users    *users.Handler
 	Instance string // X-Served-By

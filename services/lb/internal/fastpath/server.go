@@ -110,7 +110,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Handle:          func(conn net.Conn, handoff *platform.HandoffListener) { s.newConn(conn, handoff).serve() },
 		Fallback:        fallback,
 		Conns:           &s.conns,
-		Draining:        &s.draining,
+		Stopping:        &s.draining,
 		Limits:          s.cfg.Limits,
 		ShutdownTimeout: s.cfg.ShutdownTimeout,
 		Logger:          s.cfg.Logger,
