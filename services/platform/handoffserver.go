@@ -13,19 +13,18 @@ import (
 // HandoffServer runs a server of the project's own that answers some
 // requests on the connection (Handle) and hands the others, with the bytes
 // already read, to net/http serving Fallback through a HandoffListener:
-// the lb's fast path and the edge's hit path. Both halves drain together,
-// as the platform's servers do: when the listener closes, Draining turns
-// true, the handed-over connections get net/http's Shutdown and the own
-// ones close as they turn idle (Conns); after ShutdownTimeout both close.
+// the lb's fast path and the hit paths (PlainGets). Both halves drain
+// together, as the platform's servers do: when the listener closes,
+// Stopping turns true, the handed-over connections get net/http's Shutdown
+// and the own ones close as they turn idle (Conns); after ShutdownTimeout
+// both close.
 type HandoffServer struct {
 	Handle   func(nc net.Conn, handoff *HandoffListener)
 	Fallback http.Handler
 	Conns    *ConnSet     // the own connections, registered by Handle
-	Draining *atomic.Bool // set once draining begins; Handle reads it
+	Stopping *atomic.Bool // set once the listener has closed; Handle reads it
 
-	HeaderTimeout   time.Duration // the handed-over server's limits
-	IdleTimeout     time.Duration
-	MaxHeaderBytes  int
+	Limits                        // the handed-over server's
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT
 	Logger          *slog.Logger
 }
@@ -33,13 +32,10 @@ type HandoffServer struct {
 // Serve accepts on ln until ctx is cancelled, then drains both halves.
 func (h *HandoffServer) Serve(ctx context.Context, ln net.Listener) error {
 	handoff := NewHandoffListener(ln.Addr())
-	fallback := &http.Server{
-		Handler:           h.Fallback,
-		ReadHeaderTimeout: h.HeaderTimeout,
-		IdleTimeout:       h.IdleTimeout,
-		MaxHeaderBytes:    h.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(h.Logger.Handler(), slog.LevelWarn),
-	}
+	fallback := h.Limits.Apply(&http.Server{
+		Handler:  h.Fallback,
+		ErrorLog: slog.NewLogLogger(h.Logger.Handler(), slog.LevelWarn),
+	})
 	go fallback.Serve(handoff)
 
 	// The connections handed over drain beside the own ones, from the
@@ -47,7 +43,7 @@ func (h *HandoffServer) Serve(ctx context.Context, ln net.Listener) error {
 	var drainOnce sync.Once
 	fallbackDone := make(chan struct{})
 	startDrain := func() {
-		h.Draining.Store(true)
+		h.Stopping.Store(true)
 		go func() {
 			defer close(fallbackDone)
 			sctx, cancel := context.WithTimeout(context.Background(), h.ShutdownTimeout)

@@ -4,40 +4,13 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
-	"io"
 	"log/slog"
+	"math"
 	"net"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
 )
-
-// PlainGets is the connection loop of a hit path (the edge's, the api's):
-// it reads request heads in place, lets Answer write the answers it can
-// give on the connection itself, and hands the connection, with the bytes
-// read, to net/http at the first request Answer does not take (or that
-// ParsePlainGet refuses). Its Handle is a HandoffServer's Handle; Conns
-// and Draining are that server's.
-type PlainGets struct {
-	// Answer writes the whole answer to c.Req with c's Write, or returns
-	// false having written nothing: the request goes to net/http.
-	Answer        func(c *PlainGetConn) bool
-	HeaderTimeout time.Duration // a request head must arrive within this
-	IdleTimeout   time.Duration // keep-alive wait for the next request
-
-	// Logger gets the panics of Answer: as net/http does for a handler,
-	// a panic ends its connection, not the process. Nil: slog's default.
-	Logger *slog.Logger
-
-	// CloseAfterAnswer, when set and true, makes every answer end its
-	// connection (Connection: close): the service is draining
-	// (Service.Draining, during DRAIN_DELAY), and clients must stop
-	// reusing their connections before the listener closes.
-	CloseAfterAnswer func() bool
-
-	Conns    ConnSet
-	Draining atomic.Bool
-}
 
 // plainBufSize is a connection's read buffer: a head that does not fit
 // goes to net/http, whose limit is larger.
@@ -58,6 +31,8 @@ type PlainGetConn struct {
 	// most once a second, not per request (each move is a timer update).
 	// Zero after a head deadline, which the next wait must replace.
 	idleSince time.Time
+	began     time.Time // the answer's start, for Route (Begin)
+	requestID string    // the answer's request id (Begin)
 
 	Req PlainGet // the request being answered
 	Out []byte   // scratch for Answer (an answer's head), reused
@@ -66,7 +41,7 @@ type PlainGetConn struct {
 // Handle serves nc until it ends or is handed over.
 func (p *PlainGets) Handle(nc net.Conn, handoff *HandoffListener) {
 	c := &PlainGetConn{p: p, nc: nc, handoff: handoff, buf: make([]byte, plainBufSize), Out: make([]byte, 0, 1024)}
-	p.Conns.Add(nc, &c.idle)
+	p.conns.Add(nc, &c.idle)
 	c.serve()
 }
 
@@ -75,11 +50,6 @@ func (p *PlainGets) Handle(nc net.Conn, handoff *HandoffListener) {
 // draining when the request came (decided once, so that an answer that
 // said keep-alive is never followed by a close).
 func (c *PlainGetConn) Closing() bool { return c.Req.Closing || c.drained }
-
-// draining reports whether the server or its service is draining.
-func (p *PlainGets) draining() bool {
-	return p.Draining.Load() || (p.CloseAfterAnswer != nil && p.CloseAfterAnswer())
-}
 
 // Write writes an answer (or the part of it in b); after a failed write,
 // the connection ends once the answer is over.
@@ -103,14 +73,14 @@ func (c *PlainGetConn) WriteBody(head, body []byte) error {
 }
 
 func (c *PlainGetConn) serve() {
-	handedOff := false
+	released := false // handed over, or closed already
 	defer func() {
 		if v := recover(); v != nil {
 			logger := cmp.Or(c.p.Logger, slog.Default())
 			logger.Error("panic answering a request; its connection is closed", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 		}
-		c.p.Conns.Remove(c.nc)
-		if !handedOff {
+		c.p.conns.Remove(c.nc)
+		if !released {
 			c.nc.Close()
 		}
 	}()
@@ -126,7 +96,10 @@ func (c *PlainGetConn) serve() {
 				c.start, c.end = 0, 0
 			}
 			if c.Closing() {
-				c.closeWriteAndWait()
+				// The client may have sent more meanwhile: closed on
+				// it unread, the connection would be reset.
+				LingerClose(c.nc, closeLinger, math.MaxInt64)
+				released = true
 				return
 			}
 			continue
@@ -134,24 +107,15 @@ func (c *PlainGetConn) serve() {
 		// The request's bytes are still buffered: net/http reads them
 		// again from the start.
 		c.nc.SetReadDeadline(time.Time{})
-		handedOff = c.handoff.Hand(c.nc, c.buf[c.start:c.end])
+		released = c.handoff.Hand(c.nc, c.buf[c.start:c.end])
 		return
 	}
 }
 
-// closeWriteAndWait ends the connection after an answer with Connection:
-// close as net/http does: closing a socket with unread bytes (a request the
-// client sent meanwhile) resets it, and the reset can destroy the answer
-// before the client reads it. So the write side closes first, and the
-// connection waits, at most half a second, for the client to close its own.
-func (c *PlainGetConn) closeWriteAndWait() {
-	tc, ok := c.nc.(*net.TCPConn)
-	if !ok || tc.CloseWrite() != nil {
-		return
-	}
-	tc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-	io.Copy(io.Discard, tc)
-}
+// closeLinger is how long a connection answered with Connection: close
+// waits for the client to close its own side (LingerClose), as net/http's
+// server does.
+const closeLinger = 500 * time.Millisecond
 
 // readHead waits until a whole request head is buffered and returns its
 // length; ok is false when it cannot be (the buffer is full first), and
@@ -171,7 +135,7 @@ func (c *PlainGetConn) readHead() (n int, ok bool, err error) {
 			}
 		} else {
 			c.idle.Store(true)
-			if c.p.Draining.Load() {
+			if c.p.stopping.Load() {
 				return 0, false, net.ErrClosed
 			}
 			if now := time.Now(); now.Sub(c.idleSince) > time.Second {

@@ -15,8 +15,8 @@ import (
 )
 
 func plainGets(answer func(c *PlainGetConn) bool, logs io.Writer) *PlainGets {
-	return &PlainGets{Answer: answer, HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	return NewPlainGets(answer, PlainGetsConfig{Limits: Limits{HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second},
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 }
 
 // Requests sent back to back are answered in order until the first one
@@ -93,7 +93,7 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// While the service drains (CloseAfterAnswer), an answer closes its
+// While the service drains (Draining), an answer closes its
 // connection: Answer is told so (Closing) and the loop ends after it, even
 // though the client asked to keep the connection alive.
 func TestPlainGetsCloseAfterAnswerWhileServiceDrains(t *testing.T) {
@@ -106,7 +106,7 @@ func TestPlainGetsCloseAfterAnswerWhileServiceDrains(t *testing.T) {
 		}
 		return true
 	}, io.Discard)
-	p.CloseAfterAnswer = draining.Load
+	p.Draining = draining.Load
 	client, server := net.Pipe()
 	defer client.Close()
 	l := NewHandoffListener(&net.TCPAddr{})

@@ -160,14 +160,9 @@ func (s *Service) Run(ctx context.Context, handler http.Handler) error {
 		return err
 	}
 	errorLog := slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)
-	traffic := &http.Server{
-		Handler:           s.TrafficHandler(handler),
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       90 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          errorLog,
-	}
-	admin := &http.Server{Handler: s.adminMux(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errorLog}
+	limits := DefaultLimits()
+	traffic := limits.Apply(&http.Server{Handler: s.TrafficHandler(handler), ErrorLog: errorLog})
+	admin := &http.Server{Handler: s.adminMux(), ReadHeaderTimeout: limits.HeaderTimeout, ErrorLog: errorLog}
 
 	errc := make(chan error, 2)
 	if trafficLn != nil {

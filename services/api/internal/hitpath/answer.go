@@ -23,17 +23,9 @@ func (s *Server) answer(c *platform.PlainGetConn) bool {
 	if err != nil {
 		return false
 	}
-	s.answered.Add(1)
-	var start time.Time
-	if s.cfg.Route != nil {
-		start = s.cfg.Route.Start()
-	}
-	reqID := string(c.Req.RequestID)
-	if reqID == "" {
-		reqID = platform.NewRequestID()
-	}
+	reqID := c.Begin()
 	ctx := platform.ContextWithRequestID(context.Background(), reqID)
-	res, err := s.cfg.Users.ReadUser(ctx, id)
+	res, err := s.users.ReadUser(ctx, id)
 	served := platform.Served{Method: http.MethodGet, Status: http.StatusOK, Bytes: int64(len(res.Body) + 1)}
 	if err == nil && res.Found() {
 		c.Out = s.appendFound(c.Out[:0], reqID, res, c.Closing())
@@ -43,12 +35,7 @@ func (s *Server) answer(c *platform.PlainGetConn) bool {
 	} else {
 		served.Status, served.Bytes = s.writeOther(ctx, c, id, reqID, res, err)
 	}
-	if s.cfg.Route != nil {
-		if s.logRequests {
-			served.Path, served.RequestID = string(c.Req.Target), reqID
-		}
-		s.cfg.Route.Record(ctx, start, served)
-	}
+	c.Record(ctx, served)
 	return true
 }
 
@@ -61,7 +48,7 @@ func (s *Server) appendFound(b []byte, reqID string, res cacheaside.Result, clos
 	b = append(b, "\r\nX-Request-Id: "...)
 	b = append(b, reqID...)
 	b = append(b, "\r\nX-Served-By: "...)
-	b = append(b, s.cfg.Instance...)
+	b = append(b, s.instance...)
 	b = append(b, "\r\nX-Shard: "...)
 	b = strconv.AppendInt(b, int64(res.Shard), 10)
 	return appendEnd(b, len(res.Body)+1, closing)

@@ -20,8 +20,8 @@ func (s *Server) writeOther(ctx context.Context, c *platform.PlainGetConn, id in
 	r.Header.Set(platform.RequestIDHeader, reqID)
 	rec := &recorder{header: http.Header{}}
 	rec.header.Set(platform.RequestIDHeader, reqID) // as platform.WithRequestID and ServedBy set them
-	rec.header.Set(platform.ServedByHeader, s.cfg.Instance)
-	s.cfg.Users.WriteRead(rec, r, id, res, err)
+	rec.header.Set(platform.ServedByHeader, s.instance)
+	s.users.WriteRead(rec, r, id, res, err)
 
 	status := rec.status
 	if status == 0 {

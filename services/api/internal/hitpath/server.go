@@ -24,7 +24,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"scalelab/services/api/internal/users"
@@ -35,71 +34,43 @@ import (
 // for the handler it stands in for.
 const Route = "GET /users/{id}"
 
-// Config is what the hit path needs.
+// Config is what the hit path needs: the users handler and the instance it
+// answers as, and what every hit path is told by its service. The latter
+// are platform.PlainGetsConfig's fields, spelled out here rather than
+// embedded because cmd/api names them in its Config literal; New hands
+// them over.
 type Config struct {
 	Users    *users.Handler
 	Instance string // X-Served-By
-	// Route records every request answered here in the
-	// scalelab_api_http_* series and the access log
-	// (svc.HTTP.Route(hitpath.Route)); nil: none.
+	// Route: svc.HTTP.Route(hitpath.Route), the scalelab_api_http_* series.
 	Route *platform.Route
-	// Fallback serves the connections handed over: the api's routes
-	// under the platform's middleware, as svc.Run would serve them.
-	Fallback http.Handler
-	// Draining reports that the service is draining (svc.Draining, during
-	// DRAIN_DELAY): every answer then closes its connection, so clients
-	// stop reusing them before the listener closes. Nil: never.
-	Draining func() bool
-	Logger   *slog.Logger
-
-	HeaderTimeout   time.Duration // a request head must arrive within this (5 s, as the platform's server)
-	IdleTimeout     time.Duration // keep-alive wait for the next request (90 s)
-	MaxHeaderBytes  int           // the handed-over server's limit (64 KiB)
-	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: in-flight requests finish within it
+	// Fallback: the api's routes under the platform's middleware.
+	Fallback        http.Handler
+	Draining        func() bool
+	Logger          *slog.Logger
+	platform.Limits               // zero ones: platform.DefaultLimits'
+	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT
 }
 
 // Server is the hit path on one listener.
 type Server struct {
-	cfg         Config
-	logRequests bool         // the access log is on: Record needs the path and the id
-	answered    atomic.Int64 // requests answered here (the rest were handed over)
-	conns       platform.PlainGets
+	users    *users.Handler
+	instance string
+	conns    *platform.PlainGets // the connection loop, its connections and its drain
 }
 
 // New returns a server; Serve runs it.
 func New(cfg Config) *Server {
-	if cfg.HeaderTimeout <= 0 {
-		cfg.HeaderTimeout = 5 * time.Second
-	}
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = 90 * time.Second
-	}
-	if cfg.MaxHeaderBytes <= 0 {
-		cfg.MaxHeaderBytes = 64 << 10
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	s := &Server{cfg: cfg, logRequests: cfg.Route != nil && cfg.Route.Logs(context.Background())}
-	s.conns.Answer = s.answer
-	s.conns.CloseAfterAnswer = cfg.Draining
-	s.conns.HeaderTimeout, s.conns.IdleTimeout, s.conns.Logger = cfg.HeaderTimeout, cfg.IdleTimeout, cfg.Logger
+	s := &Server{users: cfg.Users, instance: cfg.Instance}
+	s.conns = platform.NewPlainGets(s.answer, platform.PlainGetsConfig{
+		Route: cfg.Route, Fallback: cfg.Fallback, Draining: cfg.Draining, Logger: cfg.Logger,
+		Limits: cfg.Limits, ShutdownTimeout: cfg.ShutdownTimeout,
+	})
 	return s
 }
 
 // Serve accepts on ln until ctx is cancelled, then drains as the
-// platform's servers do (platform.HandoffServer).
+// platform's servers do (platform.PlainGets).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := platform.HandoffServer{
-		Handle:          s.conns.Handle,
-		Fallback:        s.cfg.Fallback,
-		Conns:           &s.conns.Conns,
-		Draining:        &s.conns.Draining,
-		HeaderTimeout:   s.cfg.HeaderTimeout,
-		IdleTimeout:     s.cfg.IdleTimeout,
-		MaxHeaderBytes:  s.cfg.MaxHeaderBytes,
-		ShutdownTimeout: s.cfg.ShutdownTimeout,
-		Logger:          s.cfg.Logger,
-	}
-	return hs.Serve(ctx, ln)
+	return s.conns.Serve(ctx, ln)
 }

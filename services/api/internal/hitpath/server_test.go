@@ -86,9 +86,9 @@ func TestAnswersAsTheHandlerDoes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			send(t, p.std, tt.raw, 1) // a miss fills the cache
 			std := send(t, p.std, tt.raw, 1)[0]
-			before := p.srv.answered.Load()
+			before := p.srv.conns.Answered()
 			fast := send(t, p.fast, tt.raw, 1)[0]
-			if got := p.srv.answered.Load() - before; got != map[bool]int64{true: 1, false: 0}[tt.answered] {
+			if got := p.srv.conns.Answered() - before; got != map[bool]int64{true: 1, false: 0}[tt.answered] {
 				t.Errorf("answered by the hit path: %d, want %v", got, tt.answered)
 			}
 			if std.status != tt.status || fast.status != tt.status {
@@ -154,7 +154,7 @@ func TestPipelinedRequestsAnswerInOrder(t *testing.T) {
 	for _, id := range []string{"1", "2", "3"} {
 		send(t, p.std, get("/users/"+id), 1)
 	}
-	before := p.srv.answered.Load()
+	before := p.srv.conns.Answered()
 	got := send(t, p.fast, get("/users/1")+get("/users/2")+get("/users/2?include=x")+get("/users/3"), 4)
 	want := []struct {
 		status int
@@ -165,7 +165,7 @@ func TestPipelinedRequestsAnswerInOrder(t *testing.T) {
 			t.Errorf("answer %d: %d %q, want %d with %q", i+1, got[i].status, got[i].body, w.status, w.id)
 		}
 	}
-	if n := p.srv.answered.Load() - before; n != 2 {
+	if n := p.srv.conns.Answered() - before; n != 2 {
 		t.Errorf("the hit path answered %d, want 2 (then the connection is net/http's)", n)
 	}
 }

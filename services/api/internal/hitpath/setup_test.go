@@ -15,15 +15,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
-	"scalelab/services/api/internal/breaker"
-	"scalelab/services/api/internal/cache"
 	"scalelab/services/api/internal/cacheaside"
-	"scalelab/services/api/internal/containertest"
-	"scalelab/services/api/internal/shard"
-	"scalelab/services/api/internal/store"
 	"scalelab/services/api/internal/users"
+	"scalelab/services/api/internal/userstest"
 	"scalelab/services/platform"
 )
 
@@ -87,38 +82,7 @@ func routes(m *platform.HTTPMetrics, h *users.Handler) http.Handler {
 // 1..100 and a Redis, as cmd/api builds it.
 func newUsersHandler(t testing.TB) *users.Handler {
 	t.Helper()
-	ctx := context.Background()
-	pg := containertest.StartPostgres(t, "shard0")
-	rd := containertest.StartRedis(t)
-	router, _ := shard.New("modulo", 1)
-	st, err := store.Open([]string{pg.DSN("shard0")}, router,
-		store.Options{MaxConns: 8, QueryTimeout: 2 * time.Second}, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Seed(ctx, 100); err != nil {
-		t.Fatal(err)
-	}
-	opts, _ := redis.ParseURL(rd.URL)
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { rdb.Close() })
-	c, err := cache.New(rdb, 250*time.Millisecond, 3*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	br := breaker.New("redis", 5, 2*time.Second, time.Now)
-	u := cacheaside.New(ctx, st, c, br, cacheaside.Options{
-		Strategy: cacheaside.CacheAside, TTL: time.Hour, NegativeTTL: time.Minute,
-		LeaseWait: 300 * time.Millisecond, TrustTTL: time.Minute, ClockSkew: 50 * time.Millisecond,
-	}, logger, prometheus.NewRegistry())
-	u.TrustNow(ctx)
-	return users.NewHandler(u, nil, logger)
+	return users.NewHandler(userstest.Start(t, cacheaside.CacheAside), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // syncBuffer is an access log the servers write while the test reads it.

@@ -16,51 +16,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
-
-	"scalelab/services/api/internal/breaker"
-	"scalelab/services/api/internal/cache"
 	"scalelab/services/api/internal/cacheaside"
-	"scalelab/services/api/internal/containertest"
-	"scalelab/services/api/internal/shard"
-	"scalelab/services/api/internal/store"
+	"scalelab/services/api/internal/userstest"
 )
 
+// benchHandler is the users handler as cmd/api builds it, over real
+// dependencies.
 func benchHandler(b *testing.B, strategy cacheaside.Strategy) *Handler {
-	ctx := b.Context()
-	pg := containertest.StartPostgres(b, "shard0")
-	rd := containertest.StartRedis(b)
-	router, _ := shard.New("modulo", 1)
-	st, err := store.Open([]string{pg.DSN("shard0")}, router,
-		store.Options{MaxConns: 8, QueryTimeout: 2 * time.Second}, prometheus.NewRegistry())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(st.Close)
-	if err := st.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	if err := st.Seed(ctx, 100); err != nil {
-		b.Fatal(err)
-	}
-	opts, _ := redis.ParseURL(rd.URL)
-	rdb := redis.NewClient(opts)
-	b.Cleanup(func() { rdb.Close() })
-	c, err := cache.New(rdb, 250*time.Millisecond, 3*time.Second)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.Close() })
-	br := breaker.New("redis", 5, 2*time.Second, time.Now)
-	u := cacheaside.New(ctx, st, c, br, cacheaside.Options{
-		Strategy: strategy, TTL: time.Hour, NegativeTTL: time.Minute,
-		LeaseWait: 300 * time.Millisecond, TrustTTL: time.Minute, ClockSkew: 50 * time.Millisecond,
-	}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-	u.TrustNow(ctx)
-	return NewHandler(u, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return NewHandler(userstest.Start(b, strategy), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 func benchGet(b *testing.B, h *Handler, want string) {

@@ -88,14 +88,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("LISTEN_ADDR: %w", err)
 	}
-	svc.AddServer("hit path", ln, hitpath.New(hitpath.Config{
-		Cache:           cache,
+	svc.AddServer("hit path", ln, hitpath.New(hitpath.Config{Cache: cache, PlainGetsConfig: platform.PlainGetsConfig{
 		Route:           svc.HTTP.Route("/"),
 		Fallback:        svc.TrafficHandler(mux),
 		Draining:        svc.Draining,
 		Logger:          svc.Logger,
 		ShutdownTimeout: base.ShutdownTimeout,
-	}))
+	}}))
 	return svc.Run(ctx, nil)
 }
 

@@ -1,9 +1,7 @@
 package hitpath
 
 import (
-	"bytes"
 	"context"
-	"time"
 
 	"scalelab/services/platform"
 )
@@ -20,34 +18,19 @@ func (s *Server) answer(c *platform.PlainGetConn) bool {
 	if c.Req.Via {
 		return false // the handler's loop detection reads Via
 	}
-	now := s.cfg.Cache.Now()
-	e := s.cfg.Cache.PlainHit(string(c.Req.Target), now)
+	now := s.cache.Now()
+	e := s.cache.PlainHit(string(c.Req.Target), now)
 	if e == nil {
 		return false
 	}
-	s.answered.Add(1)
-	var start time.Time
-	if s.cfg.Route != nil {
-		start = s.cfg.Route.Start()
-	}
-	id := string(c.Req.RequestID)
-	if id == "" {
-		id = platform.NewRequestID()
-	}
-	c.Out = s.cfg.Cache.AppendHitHead(c.Out[:0], e, now, id, c.Closing())
+	id := c.Begin()
+	c.Out = s.cache.AppendHitHead(c.Out[:0], e, now, id, c.Closing())
 	if len(e.Body) <= inlineBody {
 		c.Out = append(c.Out, e.Body...)
 		c.Write(c.Out)
 	} else {
 		c.WriteBody(c.Out, e.Body)
 	}
-	if s.cfg.Route != nil {
-		served := platform.Served{Method: "GET", Status: 200, Bytes: int64(len(e.Body))}
-		if s.logRequests {
-			path, _, _ := bytes.Cut(c.Req.Target, []byte("?"))
-			served.Path, served.RequestID = string(path), id
-		}
-		s.cfg.Route.Record(context.Background(), start, served)
-	}
+	c.Record(context.Background(), platform.Served{Method: "GET", Status: 200, Bytes: int64(len(e.Body))})
 	return true
 }

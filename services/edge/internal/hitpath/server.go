@@ -21,86 +21,36 @@ package hitpath
 
 import (
 	"context"
-	"log/slog"
 	"net"
-	"net/http"
-	"sync/atomic"
-	"time"
 
 	"scalelab/services/edge/internal/httpcache"
 	"scalelab/services/platform"
 )
 
-// Config is what the hit path needs.
+// Config is what the hit path needs: the cache it answers from, and what
+// every hit path is told by its service (Route: svc.HTTP.Route("/"), the
+// scalelab_edge_http_* series; Fallback: the edge's handler under the
+// platform's middleware).
 type Config struct {
 	Cache *httpcache.Cache
-	// Route records every request it answers in the scalelab_edge_http_*
-	// series and the access log, as the platform records its servers'
-	// (svc.HTTP.Route("/")); nil: none.
-	Route *platform.Route
-	// Fallback serves the connections handed over: the edge's handler
-	// under the platform's middleware, as the platform would serve it.
-	Fallback http.Handler
-	// Draining reports that the service is draining (svc.Draining, during
-	// DRAIN_DELAY): every answer then closes its connection, so clients
-	// stop reusing them before the listener closes. Nil: never.
-	Draining func() bool
-	Logger   *slog.Logger
-
-	HeaderTimeout   time.Duration // a request head must arrive within this (5 s, as the platform's server)
-	IdleTimeout     time.Duration // keep-alive wait for the next request (90 s)
-	MaxHeaderBytes  int           // the handed-over server's limit (64 KiB)
-	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: in-flight requests finish within it
+	platform.PlainGetsConfig
 }
 
 // Server is the hit path on one listener.
 type Server struct {
-	cfg         Config
-	logRequests bool         // the access log is on: Record needs the path and the id
-	answered    atomic.Int64 // plain hits answered here (the rest were handed over)
-
-	conns platform.PlainGets // the connection loop, its connections and its drain
+	cache *httpcache.Cache
+	conns *platform.PlainGets // the connection loop, its connections and its drain
 }
 
 // New returns a server; Serve runs it.
 func New(cfg Config) *Server {
-	if cfg.HeaderTimeout <= 0 {
-		cfg.HeaderTimeout = 5 * time.Second
-	}
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = 90 * time.Second
-	}
-	if cfg.MaxHeaderBytes <= 0 {
-		cfg.MaxHeaderBytes = 64 << 10
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	s := &Server{
-		cfg:         cfg,
-		logRequests: cfg.Route != nil && cfg.Route.Logs(context.Background()),
-	}
-	s.conns.Answer = s.answer
-	s.conns.CloseAfterAnswer = cfg.Draining
-	s.conns.HeaderTimeout, s.conns.IdleTimeout, s.conns.Logger = cfg.HeaderTimeout, cfg.IdleTimeout, cfg.Logger
+	s := &Server{cache: cfg.Cache}
+	s.conns = platform.NewPlainGets(s.answer, cfg.PlainGetsConfig)
 	return s
 }
 
 // Serve accepts on ln until ctx is cancelled, then drains as the
-// platform's servers do: the listener closes, requests in flight get
-// ShutdownTimeout to finish, idle connections are closed; the connections
-// handed over drain with net/http's Shutdown beside them.
+// platform's servers do (platform.PlainGets).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := platform.HandoffServer{
-		Handle:          s.conns.Handle,
-		Fallback:        s.cfg.Fallback,
-		Conns:           &s.conns.Conns,
-		Draining:        &s.conns.Draining,
-		HeaderTimeout:   s.cfg.HeaderTimeout,
-		IdleTimeout:     s.cfg.IdleTimeout,
-		MaxHeaderBytes:  s.cfg.MaxHeaderBytes,
-		ShutdownTimeout: s.cfg.ShutdownTimeout,
-		Logger:          s.cfg.Logger,
-	}
-	return hs.Serve(ctx, ln)
+	return s.conns.Serve(ctx, ln)
 }

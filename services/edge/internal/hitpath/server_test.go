@@ -90,7 +90,8 @@ func newPair(t *testing.T) *pair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Config{Cache: cache, Route: httpm.Route("/"), Fallback: handler, ShutdownTimeout: time.Second})
+	srv := New(Config{Cache: cache, PlainGetsConfig: platform.PlainGetsConfig{
+		Route: httpm.Route("/"), Fallback: handler, ShutdownTimeout: time.Second}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
@@ -190,7 +191,7 @@ func TestAnswersAsTheHandlerDoes(t *testing.T) {
 		t.Errorf("stale /a: std %q, then fast %q", std.header.Get("X-Cache"), fast.header.Get("X-Cache"))
 	}
 	// The plain hits: /a four times, /a?x=1&y=2, /big twice, /a revalidated.
-	if n := p.srv.answered.Load(); n != 8 {
+	if n := p.srv.conns.Answered(); n != 8 {
 		t.Errorf("the hit path answered %d requests, want the 8 plain hits", n)
 	}
 }
@@ -353,7 +354,8 @@ func TestTimeoutsCloseConnections(t *testing.T) {
 	}
 	st := httpcache.NewStore(1 << 20)
 	srv := New(Config{Cache: httpcache.New(httpcache.Config{}, st, httpcache.NewMetrics(prometheus.NewRegistry(), st)),
-		Fallback: http.NotFoundHandler(), IdleTimeout: 50 * time.Millisecond, HeaderTimeout: 50 * time.Millisecond, ShutdownTimeout: time.Second})
+		PlainGetsConfig: platform.PlainGetsConfig{Fallback: http.NotFoundHandler(), ShutdownTimeout: time.Second,
+			Limits: platform.Limits{IdleTimeout: 50 * time.Millisecond, HeaderTimeout: 50 * time.Millisecond}}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()

@@ -120,18 +120,15 @@ func (ls *listeners) addTLS(s tlsSettings, handler http.Handler) error {
 	if err != nil {
 		return fmt.Errorf("LB_TLS_LISTEN_ADDR: %w", err)
 	}
-	srv := &http.Server{
+	srv := platform.DefaultLimits().Apply(&http.Server{
 		Handler: platform.WithRequestID(handler),
 		TLSConfig: &tls.Config{
 			Certificates: []tls.Certificate{cert},
 			MinVersion:   tls.VersionTLS12,
 			NextProtos:   []string{"h2", "http/1.1"},
 		},
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       90 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(svc.Logger.Handler(), slog.LevelWarn),
-	}
+		ErrorLog: slog.NewLogLogger(svc.Logger.Handler(), slog.LevelWarn),
+	})
 	svc.Logger.Info("https listening", "addr", ln.Addr().String())
 	ls.add("https", ln, httpsServer{srv, svc.Base.ShutdownTimeout})
 	return nil

@@ -71,7 +71,7 @@ func (c *clientConn) serve() {
 		switch {
 		case handedOff:
 		case c.unread:
-			lingerClose(c.conn)
+			platform.LingerClose(c.conn, lingerTime, lingerBytes)
 		default:
 			c.conn.Close()
 		}

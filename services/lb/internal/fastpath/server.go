@@ -56,9 +56,7 @@ type Config struct {
 	// answers them 501 instead.
 	Fallback http.Handler
 
-	HeaderTimeout   time.Duration // a request head must arrive within this (5 s)
-	IdleTimeout     time.Duration // keep-alive wait for the next request (90 s)
-	MaxHeaderBytes  int           // 64 KiB, as the platform's server
+	platform.Limits               // zero ones: platform.DefaultLimits', as the platform's server
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: in-flight requests finish within it
 }
 
@@ -78,15 +76,7 @@ type Server struct {
 
 // New returns a server; Serve runs it.
 func New(cfg Config) *Server {
-	if cfg.HeaderTimeout <= 0 {
-		cfg.HeaderTimeout = 5 * time.Second
-	}
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = 90 * time.Second
-	}
-	if cfg.MaxHeaderBytes <= 0 {
-		cfg.MaxHeaderBytes = 64 << 10
-	}
+	cfg.Limits = cfg.Limits.OrDefault()
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 2 * time.Second
 	}
@@ -120,10 +110,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Handle:          func(conn net.Conn, handoff *platform.HandoffListener) { s.newConn(conn, handoff).serve() },
 		Fallback:        fallback,
 		Conns:           &s.conns,
-		Draining:        &s.draining,
-		HeaderTimeout:   s.cfg.HeaderTimeout,
-		IdleTimeout:     s.cfg.IdleTimeout,
-		MaxHeaderBytes:  s.cfg.MaxHeaderBytes,
+		Stopping:        &s.draining,
+		Limits:          s.cfg.Limits,
 		ShutdownTimeout: s.cfg.ShutdownTimeout,
 		Logger:          s.cfg.Logger,
 	}
