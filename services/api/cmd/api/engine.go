@@ -35,13 +35,15 @@ func serve(ctx context.Context, svc *platform.Service, cfg config, handler http.
 		return fmt.Errorf("LISTEN_ADDR: %w", err)
 	}
 	svc.AddServer("hit path", ln, hitpath.New(hitpath.Config{
-		Users:           h,
-		Instance:        cfg.instance,
-		Route:           svc.HTTP.Route(hitpath.Route),
-		Fallback:        svc.TrafficHandler(handler),
-		Draining:        svc.Draining,
-		Logger:          svc.Logger,
-		ShutdownTimeout: cfg.base.ShutdownTimeout,
+		Users:    h,
+		Instance: cfg.instance,
+		PlainGetsConfig: platform.PlainGetsConfig{
+			Route:           svc.HTTP.Route(hitpath.Route),
+			Fallback:        svc.TrafficHandler(handler),
+			Draining:        svc.Draining,
+			Logger:          svc.Logger,
+			ShutdownTimeout: cfg.base.ShutdownTimeout,
+		},
 	}))
 	return svc.Run(ctx, nil)
 }

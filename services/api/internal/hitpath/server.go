@@ -21,10 +21,7 @@ package hitpath
 
 import (
 	"context"
-	"log/slog"
 	"net"
-	"net/http"
-	"time"
 
 	"scalelab/services/api/internal/users"
 	"scalelab/services/platform"
@@ -35,21 +32,12 @@ import (
 const Route = "GET /users/{id}"
 
 // Config is what the hit path needs: the users handler and the instance it
-// answers as, and what every hit path is told by its service. The latter
-// are platform.PlainGetsConfig's fields, spelled out here rather than
-// embedded because cmd/api names them in its Config literal; New hands
-// them over.
+// answers as, beside what every hit path is told by its service. Route is
+// svc.HTTP.Route(hitpath.Route), the scalelab_api_http_* series.
 type Config struct {
 	Users    *users.Handler
 	Instance string // X-Served-By
-	// Route: svc.HTTP.Route(hitpath.Route), the scalelab_api_http_* series.
-	Route *platform.Route
-	// Fallback: the api's routes under the platform's middleware.
-	Fallback        http.Handler
-	Draining        func() bool
-	Logger          *slog.Logger
-	platform.Limits               // zero ones: platform.DefaultLimits'
-	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT
+	platform.PlainGetsConfig
 }
 
 // Server is the hit path on one listener.
@@ -62,10 +50,7 @@ type Server struct {
 // New returns a server; Serve runs it.
 func New(cfg Config) *Server {
 	s := &Server{users: cfg.Users, instance: cfg.Instance}
-	s.conns = platform.NewPlainGets(s.answer, platform.PlainGetsConfig{
-		Route: cfg.Route, Fallback: cfg.Fallback, Draining: cfg.Draining, Logger: cfg.Logger,
-		Limits: cfg.Limits, ShutdownTimeout: cfg.ShutdownTimeout,
-	})
+	s.conns = platform.NewPlainGets(s.answer, cfg.PlainGetsConfig)
 	return s
 }
 

@@ -46,10 +46,9 @@ func newPair(t testing.TB) *pair {
 	p.std = std.Listener.Addr().String()
 
 	fastMetrics := platform.NewHTTPMetrics(p.fastReg, "api", slog.New(slog.NewJSONHandler(p.fastLog, nil)))
-	p.srv = New(Config{
-		Users: h, Instance: instance, Route: fastMetrics.Route(Route),
-		Fallback: platform.WithRequestID(routes(fastMetrics, h)), ShutdownTimeout: time.Second,
-	})
+	p.srv = New(Config{Users: h, Instance: instance, PlainGetsConfig: platform.PlainGetsConfig{
+		Route: fastMetrics.Route(Route), Fallback: platform.WithRequestID(routes(fastMetrics, h)), ShutdownTimeout: time.Second,
+	}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
