@@ -63,7 +63,7 @@ func primaryKilled(t *testing.T, strategy string) {
 
 	killed := time.Now()
 	containertest.Docker(t, "kill", rc.Node(t, victim))
-	promoted := awaitServed(t, rc, hot, victim)
+	promoted := rc.AwaitServed(t, hot, victim)
 	failover := time.Since(killed)
 	t.Logf("%s: primary %s killed under load; its slots served by %s after %v (cluster-node-timeout %v)",
 		strategy, victim, promoted, failover.Round(time.Millisecond), containertest.ClusterNodeTimeout)
@@ -202,36 +202,6 @@ func primaryOf(t *testing.T, probe *redis.ClusterClient, key string) string {
 		t.Fatalf("primary of %s: %v", key, err)
 	}
 	return node.Options().Addr
-}
-
-// awaitServed polls the other nodes until one of them takes a write in
-// key's slot (the others answer MOVED), and returns that node. It asks the
-// nodes directly, so what it measures is the cluster's failover, not how
-// soon a client relearns the slots.
-func awaitServed(t *testing.T, rc *containertest.RedisCluster, key, dead string) string {
-	t.Helper()
-	ctx := context.Background()
-	var nodes []*redis.Client
-	for _, a := range rc.Addrs {
-		if a != dead {
-			c := redis.NewClient(&redis.Options{Addr: a, DialTimeout: 200 * time.Millisecond,
-				ReadTimeout: 200 * time.Millisecond, MaxRetries: -1})
-			defer c.Close()
-			nodes = append(nodes, c)
-		}
-	}
-	probeKey := key + ":failover-probe"
-	errs := make([]error, len(nodes))
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		for i, n := range nodes {
-			if errs[i] = n.Set(ctx, probeKey, "1", time.Second).Err(); errs[i] == nil {
-				return n.Options().Addr
-			}
-		}
-	}
-	nodesOut, err := nodes[0].ClusterNodes(ctx).Result()
-	t.Fatalf("the slot of %s was not served again within 60 s (last answers %v); cluster nodes (%v):\n%s", key, errs, err, nodesOut)
-	return ""
 }
 
 // awaitSlotMap polls until the probe client, too, names node as key's
