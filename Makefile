@@ -115,9 +115,9 @@ test-tour: images ## only TestTour (make test runs it too): walk the README's "T
 	flock /tmp/scalelab-stack.lock go test -count=1 -v -tags containers -timeout 20m -run TestTour ./tests/stack
 
 .PHONY: test-redis-failover
-test-redis-failover: ## a Redis Cluster primary killed under the api's load (not in make test: see docs/redis-cluster.md; ~2 min)
+test-redis-failover: ## only the Redis Cluster failover tests (make test runs them too): a primary killed under one cache client, then under the api's load (~2 min)
 	cd services/api && POSTGRES_IMAGE=$(POSTGRES_IMAGE) REDIS_IMAGE=$(REDIS_IMAGE) TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=localhost \
-		go test -count=1 -v -tags 'containers redisfailover' -timeout 15m -run TestAPIClusterPrimaryKilledUnderLoad ./cmd/api
+		go test -count=1 -v -p 1 -tags containers -timeout 15m -run 'TestClusterCacheFollowsAPromotedReplica|TestAPIClusterPrimaryKilledUnderLoad' ./internal/cache ./cmd/api
 
 .PHONY: bench-api
 bench-api: images ## measure the api against Redis and PostgreSQL directly: hit, miss, stampede, hit ratio (~1 min)

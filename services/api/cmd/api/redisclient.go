@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"scalelab/services/api/internal/cache"
 	"scalelab/services/platform"
 )
 
@@ -46,18 +47,12 @@ func checkHostPort(addr string) error {
 
 // newRedis is the client of the cache and the sessions: every call bounded
 // by REDIS_TIMEOUT. Over a cluster the client follows MOVED and ASK
-// redirections (after a failover or a slot migration) and reloads the slot
-// map when a node fails; the cache's own deadline per call still bounds
-// what that may cost.
+// redirections (after a failover or a slot migration) and relearns the slot
+// map when a node stops answering (cache.NewClusterClient); the cache's own
+// deadline per call still bounds what that may cost.
 func newRedis(cfg config) (redis.UniversalClient, error) {
 	if len(cfg.redis.clusterAddrs) > 0 {
-		return redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:        cfg.redis.clusterAddrs,
-			DialTimeout:  cfg.redisTimeout * 4,
-			ReadTimeout:  cfg.redisTimeout,
-			WriteTimeout: cfg.redisTimeout,
-			MinIdleConns: 4,
-		}), nil
+		return cache.NewClusterClient(cfg.redis.clusterAddrs, cfg.redisTimeout), nil
 	}
 	opts, err := redis.ParseURL(cfg.redis.url)
 	if err != nil {

@@ -57,7 +57,7 @@
 // write-through's set) counts as done only once a replica has it too
 // (WAIT), or when the primary has no replica that could be promoted; else
 // it fails, and the write takes the outbox path like any failed
-// invalidation (durable.go).
+// invalidation (cluster.go, durably).
 package cache
 
 import (

@@ -82,22 +82,30 @@ func (c *Cache) mgetCluster(ctx context.Context, keys, trustKeys []string) ([][]
 // in time, so a failover could still lose it.
 var errNotReplicated = errors.New("redis cluster: no replica confirmed the write (WAIT timed out)")
 
-// durably runs write on the primary of key's slot, then WAIT: the write
-// counts only once a replica has it, since a replica promoted without it
-// would bring back what the write removed. A primary with no replica
-// attached (its replica died, or it is a promoted replica whose old primary
-// has not come back) counts its own acknowledgement: no replica exists that
-// could be promoted without the write. WAIT applies to the writes of its
-// own connection, hence the pipeline on the primary's client.
+// durably runs write on the primary of key's slot; it counts only once a
+// replica has it too (WAIT), since a replica promoted without it would bring
+// back what the write removed. A primary with no replica attached (its
+// replica died, or it is a promoted replica whose old primary has not come
+// back) counts its own acknowledgement: no replica exists that could be
+// promoted without the write, and one that attaches later syncs from a
+// state that has it.
+//
+// ROLE is asked first, in the write's round trip, and WAIT only when a
+// replica is attached: WAIT blocks for its whole timeout when there is none,
+// and a timeout is served late by up to a tick of the server's clock (hz 10:
+// 100 ms), so on a promoted primary WAIT would outlast the call's deadline
+// and every invalidation there would fail, forever. WAIT applies to the
+// writes of its own connection, hence one connection for both.
 func (c *Cache) durably(ctx context.Context, key string, write func(redis.Pipeliner)) error {
 	node, err := c.cluster.MasterForKey(ctx, key)
 	if err != nil {
 		return err
 	}
-	var wait, role *redis.Cmd
-	_, err = node.Pipelined(ctx, func(p redis.Pipeliner) error {
+	conn := node.Conn()
+	defer conn.Close()
+	var role *redis.Cmd
+	_, err = conn.Pipelined(ctx, func(p redis.Pipeliner) error {
 		write(p)
-		wait = p.Do(ctx, "WAIT", 1, (c.timeout / 2).Milliseconds())
 		role = p.Do(ctx, "ROLE")
 		return nil
 	})
@@ -107,10 +115,17 @@ func (c *Cache) durably(ctx context.Context, key string, write func(redis.Pipeli
 		c.cluster.ReloadState(ctx)
 		return err
 	}
-	if acked, _ := wait.Int(); acked >= 1 || attachedReplicas(role) == 0 {
+	if attachedReplicas(role) == 0 {
 		return nil
 	}
-	return errNotReplicated
+	acked, err := conn.Do(ctx, "WAIT", 1, (c.timeout / 2).Milliseconds()).Int()
+	if err != nil {
+		return err
+	}
+	if acked < 1 {
+		return errNotReplicated
+	}
+	return nil
 }
 
 // attachedReplicas counts the replicas in a primary's ROLE answer
