@@ -61,7 +61,12 @@ func newRedis(cfg config) (redis.UniversalClient, error) {
 	opts.DialTimeout = cfg.redisTimeout * 4
 	opts.ReadTimeout = cfg.redisTimeout
 	opts.WriteTimeout = cfg.redisTimeout
-	opts.MaxRetries = 0 // a retry doubles the latency a dead Redis costs
+	// No retries (-1: go-redis reads 0 as its default, 3): a retry doubles
+	// the latency a dead Redis costs, and the cache's answer to a failed
+	// call (read the shard, queue the invalidation) is already right. One
+	// dial per attempt, not five, for the same reason.
+	opts.MaxRetries = -1
+	opts.DialerRetries = 1
 	// A few connections opened ahead: a burst on a cold replica must not
 	// spend its short REDIS_TIMEOUT dialling (and open the breaker for it).
 	opts.MinIdleConns = 4
