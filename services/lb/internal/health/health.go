@@ -433,6 +433,9 @@ func (t *Tracker) recordFirstLocked(st *state, err error) {
 		st.healthy, st.streak = true, 1
 		t.publishLocked()
 		t.logger.Info("backend healthy", "backend", st.backend.Addr, "passes", 1, "first_check", true)
+		if st.ejected && st.streak >= t.cfg.Rise { // ejected while it served as a fallback
+			t.returnLocked(st, "health checks pass")
+		}
 		return
 	}
 	st.healthy, st.streak = false, -1
