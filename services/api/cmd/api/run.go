@@ -179,7 +179,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // routes is the one place that lists what the api answers.
 func routes(svc *platform.Service, instance string, h *users.Handler, oh *orders.Handler, sh *session.Handler) http.Handler {
 	mux := http.NewServeMux()
-	svc.HTTP.Handle(mux, "GET /{$}", svc.UnlessDrainingOrUnready(hello(instance)))
+	svc.HTTP.Handle(mux, "GET /{$}", svc.UnlessDraining(hello(instance)))
 	svc.HTTP.Handle(mux, "GET /users", http.HandlerFunc(h.List))
 	svc.HTTP.Handle(mux, "POST /users", http.HandlerFunc(h.Create))
 	svc.HTTP.Handle(mux, "GET /users/{id}", http.HandlerFunc(h.Get))
