@@ -78,6 +78,7 @@ type Service struct {
 	HTTP     *HTTPMetrics
 
 	draining atomic.Bool
+	ready    readyLatch // UnlessDrainingOrUnready's verdict
 	mu       sync.Mutex
 	checks   []readyCheck
 	admin    []adminRoute
@@ -283,17 +284,12 @@ func (s *Service) adminMux() *http.ServeMux {
 	return mux
 }
 
-// readyz answers 200 when not draining and every dependency check passes,
-// 503 otherwise, with a JSON body saying which check failed and why.
-func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
+// runChecks runs every ready check at once and returns each one's error
+// (nil when it passed), by name.
+func (s *Service) runChecks(ctx context.Context) map[string]error {
 	s.mu.Lock()
 	checks := append([]readyCheck(nil), s.checks...)
 	s.mu.Unlock()
-
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	status := "ready"
-	results := make(map[string]string, len(checks))
 	type result struct {
 		name string
 		err  error
@@ -302,14 +298,32 @@ func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 	for _, c := range checks {
 		go func() { out <- result{c.name, c.check(ctx)} }()
 	}
+	errs := make(map[string]error, len(checks))
 	for range checks {
 		res := <-out
-		if res.err != nil {
+		errs[res.name] = res.err
+	}
+	return errs
+}
+
+// readyz answers 200 when not draining and every dependency check passes,
+// 503 otherwise, with a JSON body saying which check failed and why.
+func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status := "ready"
+	errs := s.runChecks(ctx)
+	results := make(map[string]string, len(errs))
+	for name, err := range errs {
+		if err != nil {
 			status = "unready"
-			results[res.name] = res.err.Error()
+			results[name] = err.Error()
 		} else {
-			results[res.name] = "ok"
+			results[name] = "ok"
 		}
+	}
+	if status == "ready" {
+		s.ready.ever.Store(true)
 	}
 	if s.draining.Load() {
 		status = "draining"

@@ -24,7 +24,7 @@ func LoadBalancer() Dashboard {
 			Title: "Health",
 			Panels: []Panel{
 				panel("Backends by state", "short",
-					"How many backends are available, unhealthy (failing active checks), ejected (after failed requests) or drained. A stopped replica moves from available to unhealthy or is dropped by DNS.",
+					"How many backends are available, pending (new, first active check not passed yet), unhealthy (failing active checks), ejected (after failed requests) or drained. A stopped replica moves from available to unhealthy or is dropped by DNS; a new one is pending for one check.",
 					q(`scalelab_lb_backends`, "{{state}}")),
 				panel("Health checks per second", "ops",
 					"Active checks by result. Fails appear for a backend about to be marked unhealthy.",

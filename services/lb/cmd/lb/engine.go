@@ -67,6 +67,7 @@ func (ls *listeners) addEngine(engine string, pool forward.Pool, policy balancer
 		Route:           svc.HTTP.Route("/"),
 		Fallback:        svc.TrafficHandler(traffic),
 		ShutdownTimeout: svc.Base.ShutdownTimeout,
+		Draining:        svc.Draining,
 	})
 	svc.Logger.Info("LB_ENGINE=fast: the fast path serves LISTEN_ADDR", "addr", ln.Addr().String())
 	ls.add("fast path", ln, srv)

@@ -94,7 +94,7 @@ func (c *clientConn) serve() {
 			}
 			return
 		}
-		c.closing = c.req.close || c.s.draining.Load()
+		c.closing = c.req.close || c.s.closingAll()
 		c.prepareRequest()
 		c.serveRequest()
 		if c.closing {

@@ -56,6 +56,13 @@ type Config struct {
 	// answers them 501 instead.
 	Fallback http.Handler
 
+	// Draining reports that the service is draining (svc.Draining, during
+	// DRAIN_DELAY, before the listener closes): from then on every answer
+	// says Connection: close, as the std engine's do, so that keep-alive
+	// clients leave before the listener closes. nil: only the server's own
+	// stop does.
+	Draining func() bool
+
 	platform.Limits               // zero ones: platform.DefaultLimits', as the platform's server
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: in-flight requests finish within it
 }
@@ -142,4 +149,10 @@ func (s *Server) sweep(done chan struct{}) {
 			})
 		}
 	}
+}
+
+// closingAll reports whether every answer now closes its connection: the
+// service is draining, or this server is stopping.
+func (s *Server) closingAll() bool {
+	return s.draining.Load() || (s.cfg.Draining != nil && s.cfg.Draining())
 }

@@ -52,8 +52,9 @@ func (t *Tracker) undrainedLocked() []*balancer.Backend {
 type BackendStatus struct {
 	Backend *balancer.Backend
 	// State is the one state that decides whether it gets traffic, the
-	// first that applies of: drained, unhealthy (failing active checks),
-	// ejected (after failed requests), available.
+	// first that applies of: drained, pending (new, no active check
+	// finished yet), unhealthy (failing active checks), ejected (after
+	// failed requests), available.
 	State        string
 	Healthy      bool
 	Drained      bool
@@ -85,6 +86,8 @@ func (st *state) stateName() string {
 	switch {
 	case st.drained:
 		return "drained"
+	case st.pending:
+		return "pending"
 	case !st.healthy:
 		return "unhealthy"
 	case st.ejected:

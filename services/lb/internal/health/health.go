@@ -50,13 +50,14 @@ type Tracker struct {
 	states map[*balancer.Backend]*state
 
 	snap atomic.Pointer[snapshot]
+	kick chan struct{} // a backend was added: Run checks the new ones at once
 }
 
 // snapshot is what requests read: immutable once published.
 type snapshot struct {
 	all       []*balancer.Backend
 	available []*balancer.Backend
-	healthy   int // backends neither failing checks nor ejected
+	healthy   int // backends checked healthy (or pending) and not ejected: Ready's count
 	states    map[*balancer.Backend]*state
 }
 
@@ -68,7 +69,8 @@ type state struct {
 	checking atomic.Bool // an active check is under way
 
 	// Guarded by Tracker.mu.
-	healthy    bool      // by active checks; true until they say otherwise
+	healthy    bool      // by active checks; false while pending
+	pending    bool      // added with active checks on, no check finished yet
 	checked    bool      // at least one active check has finished
 	streak     int       // > 0: passes in a row, < 0: failures in a row
 	ejected    bool      // passively, until ejectedTo
@@ -104,6 +106,7 @@ func New(cfg Config, transport http.RoundTripper, metrics *Metrics, logger *slog
 		metrics: metrics,
 		now:     time.Now,
 		states:  map[*balancer.Backend]*state{},
+		kick:    make(chan struct{}, 1),
 	}
 	t.snap.Store(&snapshot{})
 	if metrics != nil {
@@ -112,17 +115,26 @@ func New(cfg Config, transport http.RoundTripper, metrics *Metrics, logger *slog
 	return t
 }
 
-// Update follows discovery (it is a discovery.WatchFunc). A backend new to
-// the tracker starts healthy: a replica added by `--scale` should get
-// traffic at once, and if it is not ready after all, its first failed
-// check or its failed requests take it out.
+// Update follows discovery (it is a discovery.WatchFunc). With active
+// checks on, a backend new to the tracker is pending until its first check
+// passes (Envoy's ignore_new_hosts_until_first_hc), and Run checks it at
+// once: a replica added by `--scale` or a rolling update is in DNS before
+// it serves, and the requests sent to it meanwhile would fail. With checks
+// off, a new backend is healthy at once: nothing else would ever admit it.
 func (t *Tracker) Update(current, added, removed []*balancer.Backend) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	active := t.cfg.Path != ""
 	for _, b := range added {
 		if t.states[b] == nil {
-			t.states[b] = &state{backend: b, healthy: true}
+			t.states[b] = &state{backend: b, healthy: !active, pending: active}
 			t.metrics.add(b)
+		}
+	}
+	if active && len(added) > 0 {
+		select {
+		case t.kick <- struct{}{}:
+		default: // a kick is already waiting; it covers these too
 		}
 	}
 	for _, b := range removed {
@@ -144,17 +156,30 @@ func (t *Tracker) Update(current, added, removed []*balancer.Backend) {
 // publishLocked rebuilds the snapshot from the states.
 func (t *Tracker) publishLocked() {
 	s := &snapshot{all: t.order, states: make(map[*balancer.Backend]*state, len(t.states))}
+	var pending []*balancer.Backend
 	for _, b := range t.order {
 		st := t.states[b]
 		if st == nil {
 			continue
 		}
 		s.states[b] = st
-		if st.healthy && !st.ejected && !st.drained {
+		switch {
+		case st.ejected || st.drained:
+		case st.healthy:
 			s.available = append(s.available, b)
+		case st.pending:
+			pending = append(pending, b)
 		}
 	}
-	s.healthy = len(s.available)
+	s.healthy = len(s.available) + len(pending)
+	if len(s.available) == 0 {
+		// Checked-healthy backends are preferred; with none (the lb has
+		// just started and no check has finished, or every checked one
+		// failed), the pending ones are used: nothing says they are down,
+		// and refusing them would answer 503 only because checks have
+		// not run yet.
+		s.available = pending
+	}
 	if len(s.available) == 0 {
 		// Every backend failing at once is more often a fault of the
 		// checking (a health path a deploy broke, the lb's own network)
@@ -175,7 +200,8 @@ func (t *Tracker) Available() []*balancer.Backend { return t.snap.Load().availab
 // All returns every backend discovery knows, in its order.
 func (t *Tracker) All() []*balancer.Backend { return t.snap.Load().all }
 
-// Ready reports an error unless some backend is healthy and not ejected.
+// Ready reports an error unless some backend is healthy (or pending its
+// first check, as at the lb's start) and not ejected.
 func (t *Tracker) Ready(context.Context) error {
 	s := t.snap.Load()
 	switch {
@@ -299,8 +325,12 @@ func (t *Tracker) Run(ctx context.Context) {
 	defer wg.Wait()
 	tick := time.NewTicker(t.cfg.Interval)
 	defer tick.Stop()
+	onlyPending := false
 	for {
 		for b, st := range t.snap.Load().states {
+			if onlyPending && !t.isPending(st) {
+				continue
+			}
 			// A check slower than the interval is not doubled up.
 			if st.checking.CompareAndSwap(false, true) {
 				wg.Go(func() {
@@ -313,8 +343,19 @@ func (t *Tracker) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			onlyPending = false
+		case <-t.kick:
+			// A backend was added: check it now, so that a ready replica
+			// waits one check, not an interval, for its first request.
+			onlyPending = true
 		}
 	}
+}
+
+func (t *Tracker) isPending(st *state) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return st.pending
 }
 
 // check sends one GET; any status below 400 is a pass (HAProxy's rule).
@@ -356,6 +397,10 @@ func (t *Tracker) record(st *state, err error) {
 	t.logger.Debug("health check", "backend", st.backend.Addr, "pass", err == nil)
 	first := !st.checked
 	st.checked = true
+	if st.pending {
+		t.recordFirstLocked(st, err)
+		return
+	}
 	if err == nil {
 		st.streak = max(st.streak, 0) + 1
 		if !st.healthy && st.streak >= t.cfg.Rise {
@@ -377,4 +422,23 @@ func (t *Tracker) record(st *state, err error) {
 		t.publishLocked()
 		t.logger.Warn("backend unhealthy", "backend", st.backend.Addr, "error", err.Error(), "failures", -st.streak)
 	}
+}
+
+// recordFirstLocked decides a pending backend on its first check, either
+// way: a pass admits it at once (it is a replica that came up, the case to
+// make fast), a failure makes it unhealthy, to rise as any other.
+func (t *Tracker) recordFirstLocked(st *state, err error) {
+	st.pending = false
+	if err == nil {
+		st.healthy, st.streak = true, 1
+		t.publishLocked()
+		t.logger.Info("backend healthy", "backend", st.backend.Addr, "passes", 1, "first_check", true)
+		if st.ejected && st.streak >= t.cfg.Rise { // ejected while it served as a fallback
+			t.returnLocked(st, "health checks pass")
+		}
+		return
+	}
+	st.healthy, st.streak = false, -1
+	t.publishLocked()
+	t.logger.Warn("backend unhealthy", "backend", st.backend.Addr, "error", err.Error(), "first_check", true)
 }

@@ -91,11 +91,12 @@ func TestPassiveEjection(t *testing.T) {
 		t.Errorf("ejections_total = %v, want 1", n)
 	}
 	want := `
-# HELP scalelab_lb_backends Backends known, by state: available (healthy, not ejected), unhealthy (failing active checks), ejected (after failed requests), drained (by the admin API).
+# HELP scalelab_lb_backends Backends known, by state: available (healthy, not ejected), pending (new, first active check not passed yet), unhealthy (failing active checks), ejected (after failed requests), drained (by the admin API).
 # TYPE scalelab_lb_backends gauge
 scalelab_lb_backends{state="available"} 2
 scalelab_lb_backends{state="drained"} 0
 scalelab_lb_backends{state="ejected"} 1
+scalelab_lb_backends{state="pending"} 0
 scalelab_lb_backends{state="unhealthy"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "scalelab_lb_backends"); err != nil {
@@ -198,6 +199,7 @@ func TestMaxEjectionPercent(t *testing.T) {
 type flaky struct {
 	down atomic.Bool
 	hits atomic.Int64
+	hold chan struct{} // when set, a check waits until it is closed
 }
 
 // fakeNet routes each check to the flaky backend of its host.
@@ -209,6 +211,13 @@ func (n fakeNet) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("dial %s: connection refused", r.URL.Host)
 	}
 	f.hits.Add(1)
+	if f.hold != nil {
+		select {
+		case <-f.hold:
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+	}
 	rec := httptest.NewRecorder()
 	switch {
 	case r.URL.Path != "/healthz" || r.Header.Get("User-Agent") != "scalelab-lb-health-check":

@@ -40,17 +40,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Active health checks, by backend and result (pass, fail).",
 		}, []string{"backend", "result"}),
 		backends: prometheus.NewDesc("scalelab_lb_backends",
-			"Backends known, by state: available (healthy, not ejected), unhealthy (failing active checks), ejected (after failed requests), drained (by the admin API).",
+			"Backends known, by state: available (healthy, not ejected), pending (new, first active check not passed yet), unhealthy (failing active checks), ejected (after failed requests), drained (by the admin API).",
 			[]string{"state"}, nil),
 		stateDesc: prometheus.NewDesc("scalelab_lb_backend_state",
-			"1 for the state each backend is in (available, unhealthy, ejected, drained), 0 for the others.",
+			"1 for the state each backend is in (available, pending, unhealthy, ejected, drained), 0 for the others.",
 			[]string{"backend", "state"}, nil),
 	}
 	reg.MustRegister(m.ejections, m.checks, m)
 	return m
 }
 
-var stateNames = [...]string{"available", "unhealthy", "ejected", "drained"}
+var stateNames = [...]string{"available", "pending", "unhealthy", "ejected", "drained"}
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
