@@ -78,7 +78,6 @@ type Service struct {
 	HTTP     *HTTPMetrics
 
 	draining atomic.Bool
-	ready    readyLatch // UnlessDrainingOrUnready's verdict
 	mu       sync.Mutex
 	checks   []readyCheck
 	admin    []adminRoute
@@ -321,9 +320,6 @@ func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 		} else {
 			results[name] = "ok"
 		}
-	}
-	if status == "ready" {
-		s.ready.ever.Store(true)
 	}
 	if s.draining.Load() {
 		status = "draining"
